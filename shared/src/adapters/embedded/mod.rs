@@ -1,0 +1,9 @@
+//! In-process adapters for the embedded shape. They keep the same contracts
+//! as their server-backed counterparts; they just do not share state across
+//! processes.
+
+mod memory_cache;
+mod memory_rate_limiter;
+
+pub use memory_cache::MemoryCache;
+pub use memory_rate_limiter::MemoryRateLimiter;

@@ -1,0 +1,5 @@
+//! Adapters: one module per technology. `embedded` holds the in-process
+//! implementations used when nothing else is configured.
+
+pub mod embedded;
+pub mod sql;

@@ -1,0 +1,272 @@
+//! `ToolRepo` and `HistoryStore` over SQL. A tool change and its history
+//! record are written in one transaction.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::{parse_opt_ts, parse_ts, parse_uuid, ts, unique_violation, SqlStore};
+use crate::domain::{
+    ChangeType, HistoryRecord, SemVer, Slug, Tool, ToolConfig, ToolName, ToolSnapshot, ToolStatus,
+};
+use crate::error::{Error, Result};
+use crate::ports::{HistoryStore, Page, PageRequest, ToolFilter, ToolRepo};
+
+const TOOL_COLUMNS: &str = "id, name, slug, description, version, config, status, tags, \
+                            author_id, revision, created_at, updated_at, deleted_at";
+
+fn tool_from_row(row: &SqliteRow) -> Result<Tool> {
+    let corrupt = |what: &str, e: String| Error::internal(format!("stored tool {what}: {e}"));
+    let config: serde_json::Value = serde_json::from_str(row.try_get::<&str, _>("config")?)
+        .map_err(|e| corrupt("config", e.to_string()))?;
+    let tags: Vec<String> = serde_json::from_str(row.try_get::<&str, _>("tags")?)
+        .map_err(|e| corrupt("tags", e.to_string()))?;
+    Ok(Tool {
+        id: parse_uuid(row.try_get("id")?)?,
+        name: ToolName::parse(row.try_get("name")?).map_err(|e| corrupt("name", e))?,
+        slug: Slug::parse(row.try_get("slug")?).map_err(|e| corrupt("slug", e))?,
+        description: row.try_get("description")?,
+        version: SemVer::parse(row.try_get("version")?).map_err(|e| corrupt("version", e))?,
+        config: ToolConfig::from_stored(config),
+        status: ToolStatus::parse(row.try_get("status")?).map_err(|e| corrupt("status", e))?,
+        tags,
+        author_id: parse_uuid(row.try_get("author_id")?)?,
+        revision: row.try_get("revision")?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+        updated_at: parse_ts(row.try_get("updated_at")?)?,
+        deleted_at: parse_opt_ts(row.try_get("deleted_at")?)?,
+    })
+}
+
+fn json_text(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::internal(format!("serialise: {e}")))
+}
+
+async fn append_history(tx: &mut Transaction<'_, Sqlite>, record: &HistoryRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO mcp_config_history \
+         (id, tool_id, sequence, version, change_type, changed_by, changed_at, snapshot, diff) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(record.id.to_string())
+    .bind(record.tool_id.to_string())
+    .bind(record.sequence)
+    .bind(&record.version)
+    .bind(record.change_type.as_str())
+    .bind(record.changed_by.to_string())
+    .bind(ts(record.changed_at))
+    .bind(json_text(&record.snapshot)?)
+    .bind(json_text(&record.diff)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| match unique_violation(&e) {
+        // Two writers raced past the revision check with the same sequence.
+        Some(_) => Error::Conflict {
+            detail: "the tool was changed concurrently; retry".into(),
+            resource_type: "mcp_tool",
+            resource_id: Some(record.tool_id.to_string()),
+        },
+        None => e.into(),
+    })?;
+    Ok(())
+}
+
+async fn replace_tags(tx: &mut Transaction<'_, Sqlite>, tool: &Tool) -> Result<()> {
+    sqlx::query("DELETE FROM mcp_tool_tags WHERE tool_id = ?")
+        .bind(tool.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    for tag in &tool.tags {
+        sqlx::query("INSERT INTO mcp_tool_tags (tool_id, tag) VALUES (?, ?)")
+            .bind(tool.id.to_string())
+            .bind(tag)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+fn push_filters<'a>(qb: &mut QueryBuilder<'a, Sqlite>, filter: &'a ToolFilter) {
+    qb.push(" WHERE deleted_at IS NULL");
+    if let Some(status) = filter.status {
+        qb.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(author) = filter.author_id {
+        qb.push(" AND author_id = ").push_bind(author.to_string());
+    }
+    if let Some(tag) = &filter.tag {
+        qb.push(" AND EXISTS (SELECT 1 FROM mcp_tool_tags t WHERE t.tool_id = mcp_tools.id AND t.tag = ")
+            .push_bind(tag.as_str())
+            .push(")");
+    }
+    if let Some(q) = &filter.q {
+        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        qb.push(" AND (LOWER(name) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[async_trait]
+impl ToolRepo for SqlStore {
+    async fn insert(&self, tool: &Tool, record: &HistoryRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO mcp_tools ({TOOL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(tool.id.to_string())
+        .bind(tool.name.as_str())
+        .bind(tool.slug.as_str())
+        .bind(&tool.description)
+        .bind(tool.version.to_string())
+        .bind(json_text(&tool.config)?)
+        .bind(tool.status.as_str())
+        .bind(json_text(&tool.tags)?)
+        .bind(tool.author_id.to_string())
+        .bind(tool.revision)
+        .bind(ts(tool.created_at))
+        .bind(ts(tool.updated_at))
+        .bind(tool.deleted_at.map(ts))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => Error::Conflict {
+                detail: format!("slug '{}' is already taken", tool.slug),
+                resource_type: "mcp_tool",
+                resource_id: Some(tool.slug.to_string()),
+            },
+            None => e.into(),
+        })?;
+        replace_tags(&mut tx, tool).await?;
+        append_history(&mut tx, record).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        tool: &Tool,
+        expected_revision: i64,
+        record: &HistoryRecord,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE mcp_tools SET name = ?, description = ?, version = ?, config = ?, status = ?, \
+             tags = ?, revision = ?, updated_at = ?, deleted_at = ? \
+             WHERE id = ? AND revision = ? AND deleted_at IS NULL",
+        )
+        .bind(tool.name.as_str())
+        .bind(&tool.description)
+        .bind(tool.version.to_string())
+        .bind(json_text(&tool.config)?)
+        .bind(tool.status.as_str())
+        .bind(json_text(&tool.tags)?)
+        .bind(tool.revision)
+        .bind(ts(tool.updated_at))
+        .bind(tool.deleted_at.map(ts))
+        .bind(tool.id.to_string())
+        .bind(expected_revision)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::Conflict {
+                detail: "the tool was changed concurrently; retry".into(),
+                resource_type: "mcp_tool",
+                resource_id: Some(tool.id.to_string()),
+            });
+        }
+        replace_tags(&mut tx, tool).await?;
+        append_history(&mut tx, record).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find(&self, id: Uuid) -> Result<Option<Tool>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOOL_COLUMNS} FROM mcp_tools WHERE id = ? AND deleted_at IS NULL"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(tool_from_row).transpose()
+    }
+
+    async fn find_by_slug(&self, slug: &str) -> Result<Option<Tool>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOOL_COLUMNS} FROM mcp_tools WHERE slug = ? AND deleted_at IS NULL"
+        ))
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(tool_from_row).transpose()
+    }
+
+    async fn list(&self, filter: &ToolFilter, page: PageRequest) -> Result<Page<Tool>> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM mcp_tools");
+        push_filters(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+
+        let mut select =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {TOOL_COLUMNS} FROM mcp_tools"));
+        push_filters(&mut select, filter);
+        select
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(page.page_size))
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(page.offset()).unwrap_or(i64::MAX));
+        let rows = select.build().fetch_all(&self.pool).await?;
+        let items = rows.iter().map(tool_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+}
+
+#[async_trait]
+impl HistoryStore for SqlStore {
+    async fn list(&self, tool_id: Uuid) -> Result<Vec<HistoryRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, tool_id, sequence, version, change_type, changed_by, changed_at, snapshot, diff \
+             FROM mcp_config_history WHERE tool_id = ? ORDER BY sequence DESC",
+        )
+        .bind(tool_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let corrupt =
+                    |e: serde_json::Error| Error::internal(format!("stored history: {e}"));
+                let snapshot: ToolSnapshot =
+                    serde_json::from_str(row.try_get("snapshot")?).map_err(corrupt)?;
+                let change: &str = row.try_get("change_type")?;
+                Ok(HistoryRecord {
+                    id: parse_uuid(row.try_get("id")?)?,
+                    tool_id: parse_uuid(row.try_get("tool_id")?)?,
+                    sequence: row.try_get("sequence")?,
+                    version: row.try_get("version")?,
+                    change_type: ChangeType::parse(change)
+                        .ok_or_else(|| Error::internal(format!("stored change_type {change:?}")))?,
+                    changed_by: parse_uuid(row.try_get("changed_by")?)?,
+                    changed_at: parse_ts(row.try_get("changed_at")?)?,
+                    snapshot,
+                    diff: serde_json::from_str(row.try_get("diff")?).map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,323 @@
+//! `/api/v1/mcps/*`: the tool registry. Rules live in [`crate::registry`];
+//! this module only parses requests and shapes responses.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::extract::{parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson};
+use super::AuthUser;
+use crate::domain::{
+    HistoryRecord, Permission, Principal, SemVer, Slug, ToolConfig, ToolName, ToolStatus,
+};
+use crate::error::{Error, ErrorBody, Result};
+use crate::ports::ToolFilter;
+use crate::registry::{self, require, NewTool, ToolPatch, ToolView};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_tool, list_tools))
+        .routes(routes!(get_tool, put_tool, patch_tool, delete_tool))
+        .routes(routes!(get_tool_by_slug))
+        .routes(routes!(tool_history))
+        .routes(routes!(restore_version))
+}
+
+const MAX_DESCRIPTION_CHARS: usize = 10_000;
+
+#[derive(ToSchema)]
+pub struct CreateToolRequest {
+    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    name: ToolName,
+    #[schema(value_type = String, pattern = "^[a-z0-9-]+$")]
+    slug: Slug,
+    description: Option<String>,
+    #[schema(value_type = String, example = "1.0.0")]
+    version: SemVer,
+    /// MCP configuration: servers, tools, prompts, resources, and `runtime`.
+    #[schema(value_type = Object)]
+    config: ToolConfig,
+    tags: Option<Vec<String>>,
+}
+
+impl FromJson for CreateToolRequest {
+    fn from_json(r: &mut FieldReader) -> Option<Self> {
+        let name = r.required("name", parse::with(ToolName::parse));
+        let slug = r.required("slug", parse::with(Slug::parse));
+        let description = r.optional("description", parse::bounded_string(MAX_DESCRIPTION_CHARS));
+        let version = r.required("version", parse::with(SemVer::parse));
+        let config = r.nested("config", true, ToolConfig::parse);
+        let tags = r.optional("tags", parse::tags);
+        Some(Self {
+            name: name?,
+            slug: slug?,
+            description: description?,
+            version: version?,
+            config: config??,
+            tags: tags?,
+        })
+    }
+}
+
+impl FromJson for ToolPatch {
+    fn from_json(r: &mut FieldReader) -> Option<Self> {
+        let name = r.optional("name", parse::with(ToolName::parse));
+        // `description: null` clears it, so absence and null differ here.
+        let description = if r.has("description") {
+            r.optional("description", parse::bounded_string(MAX_DESCRIPTION_CHARS))
+                .map(Some)
+        } else {
+            Some(None)
+        };
+        let version = r.optional("version", parse::with(SemVer::parse));
+        let config = r.nested("config", false, ToolConfig::parse);
+        let status = r.optional("status", parse::with(ToolStatus::parse));
+        let tags = r.optional("tags", parse::tags);
+        Some(Self {
+            name: name?,
+            description: description?,
+            version: version?,
+            config: config?,
+            status: status?,
+            tags: tags?,
+        })
+    }
+}
+
+fn json_response(status: StatusCode, bytes: bytes::Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+#[utoipa::path(post, path = "/api/v1/mcps", tag = "mcps", request_body = CreateToolRequest,
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 201, body = ToolView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_tool(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    ValidJson(req): ValidJson<CreateToolRequest>,
+) -> Result<impl IntoResponse> {
+    let new = NewTool {
+        name: req.name,
+        slug: req.slug,
+        description: req.description,
+        version: req.version,
+        config: req.config,
+        tags: req.tags.unwrap_or_default(),
+    };
+    let tool = registry::create(&state, &principal, new).await?;
+    Ok((StatusCode::CREATED, Json(ToolView::from(&tool))))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ToolPage {
+    items: Vec<ToolView>,
+    total: u64,
+    page: u32,
+    page_size: u32,
+    pages: u64,
+}
+
+#[utoipa::path(get, path = "/api/v1/mcps", tag = "mcps",
+    params(("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query, description = "1 to 100, default 20"),
+        ("status" = Option<ToolStatus>, Query), ("author_id" = Option<Uuid>, Query), ("tag" = Option<String>, Query),
+        ("q" = Option<String>, Query, description = "substring of name or description")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = ToolPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_tools(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    QueryFields(mut query): QueryFields,
+) -> Result<Json<ToolPage>> {
+    require(&principal, Permission::ToolsRead)?;
+    let paging = Paging::read(&mut query);
+    let status = query.optional("status", parse::with(ToolStatus::parse));
+    let author_id = query.optional(
+        "author_id",
+        parse::with(|s| Uuid::parse_str(s).map_err(|_| "must be a UUID".to_owned())),
+    );
+    let tag = query.optional("tag", parse::with(parse::tag));
+    let q = query.optional("q", parse::bounded_string(200));
+    query.finish()?;
+    let (Some(paging), Some(status), Some(author_id), Some(tag), Some(q)) =
+        (paging, status, author_id, tag, q)
+    else {
+        return Err(Error::internal(
+            "query reader returned nothing without an error",
+        ));
+    };
+    let filter = ToolFilter {
+        status,
+        author_id,
+        tag,
+        q: q.filter(|s| !s.trim().is_empty()),
+    };
+    let page = state.tools.list(&filter, paging.request()).await?;
+    Ok(Json(ToolPage {
+        items: page.items.iter().map(ToolView::from).collect(),
+        total: page.total,
+        page: paging.page,
+        page_size: paging.page_size,
+        pages: paging.pages(page.total),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/mcps/{id}", tag = "mcps", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = ToolView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_tool(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require(&principal, Permission::ToolsRead)?;
+    let id = path_uuid("id", &id)?;
+    Ok(json_response(
+        StatusCode::OK,
+        registry::view_json(&state, id).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/mcps/by-slug/{slug}", tag = "mcps", params(("slug" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = ToolView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_tool_by_slug(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(slug): Path<String>,
+) -> Result<Json<ToolView>> {
+    require(&principal, Permission::ToolsRead)?;
+    let tool = state
+        .tools
+        .find_by_slug(&slug)
+        .await?
+        .ok_or_else(|| Error::not_found("mcp_tool", &slug))?;
+    Ok(Json(ToolView::from(&tool)))
+}
+
+async fn update_tool(
+    state: AppState,
+    principal: Principal,
+    id: String,
+    patch: ToolPatch,
+) -> Result<Json<ToolView>> {
+    let id = path_uuid("id", &id)?;
+    let tool = registry::update(&state, &principal, id, patch).await?;
+    Ok(Json(ToolView::from(&tool)))
+}
+
+/// Partial update, same as PATCH (SPEC: `PUT|PATCH`).
+#[utoipa::path(put, path = "/api/v1/mcps/{id}", tag = "mcps", params(("id" = Uuid, Path)), request_body = ToolPatch,
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = ToolView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_tool(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    ValidJson(patch): ValidJson<ToolPatch>,
+) -> Result<Json<ToolView>> {
+    update_tool(state, principal, id, patch).await
+}
+
+#[utoipa::path(patch, path = "/api/v1/mcps/{id}", tag = "mcps", params(("id" = Uuid, Path)), request_body = ToolPatch,
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = ToolView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn patch_tool(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    ValidJson(patch): ValidJson<ToolPatch>,
+) -> Result<Json<ToolView>> {
+    update_tool(state, principal, id, patch).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/mcps/{id}", tag = "mcps", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_tool(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = path_uuid("id", &id)?;
+    registry::delete(&state, &principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryView {
+    /// Newest first.
+    versions: Vec<HistoryEntry>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryEntry {
+    id: Uuid,
+    sequence: i64,
+    version: String,
+    #[schema(value_type = Object)]
+    config: serde_json::Value,
+    change_type: crate::domain::ChangeType,
+    changed_by: Uuid,
+    changed_at: chrono::DateTime<chrono::Utc>,
+    /// The full tool state after this change.
+    snapshot: crate::domain::ToolSnapshot,
+    /// RFC 6902 JSON Patch from the previous snapshot to this one.
+    #[schema(value_type = Vec<Object>)]
+    diff: serde_json::Value,
+}
+
+impl From<HistoryRecord> for HistoryEntry {
+    fn from(r: HistoryRecord) -> Self {
+        Self {
+            id: r.id,
+            sequence: r.sequence,
+            version: r.version,
+            config: r.snapshot.config.clone(),
+            change_type: r.change_type,
+            changed_by: r.changed_by,
+            changed_at: r.changed_at,
+            snapshot: r.snapshot,
+            diff: r.diff,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/mcps/{id}/history", tag = "mcps", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = HistoryView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn tool_history(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<HistoryView>> {
+    require(&principal, Permission::ToolsRead)?;
+    let id = path_uuid("id", &id)?;
+    let records = registry::history(&state, id).await?;
+    Ok(Json(HistoryView {
+        versions: records.into_iter().map(HistoryEntry::from).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/mcps/{id}/history/{version}/restore", tag = "mcps",
+    params(("id" = Uuid, Path), ("version" = String, Path, example = "1.0.0")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = ToolView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn restore_version(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Json<ToolView>> {
+    let id = path_uuid("id", &id)?;
+    let version = SemVer::parse(&version)
+        .map_err(|m| Error::invalid(&["path", "version"], "value_error", m))?;
+    let tool = registry::restore(&state, &principal, id, version).await?;
+    Ok(Json(ToolView::from(&tool)))
+}

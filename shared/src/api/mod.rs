@@ -1,0 +1,127 @@
+//! HTTP API groups. Each exposes `routes()` with full paths, documented for
+//! OpenAPI as they are registered (`utoipa_axum::routes!`), so the spec covers
+//! every route by construction. The host merges all groups; a Lambda
+//! function serves one group. Both wrap them in [`crate::http::stack`].
+
+pub mod admin;
+pub mod auth;
+pub mod extract;
+pub mod mcps;
+pub mod ops;
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use utoipa::openapi::security::{
+    ApiKey as ApiKeyScheme, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::domain::Principal;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Every API group, merged: what the local host serves.
+pub fn all_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::routes())
+        .merge(admin::routes())
+        .merge(mcps::routes())
+        .merge(ops::routes())
+}
+
+/// The OpenAPI document of the whole platform.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    all_routes().split_for_parts().1
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "MCP Platform API", description = "Register, version, search, analyse, deploy and call MCP tools."),
+    modifiers(&SecuritySchemes),
+    components(schemas(crate::error::ErrorBody, crate::error::FieldError)),
+    tags(
+        (name = "auth", description = "Accounts, tokens and API keys"),
+        (name = "admin", description = "User management (admin)"),
+        (name = "mcps", description = "The MCP tool registry and its version history"),
+        (name = "ops", description = "Health, readiness, metrics and this document"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+/// The authenticated caller: `Authorization: Bearer <access token>` or
+/// `X-API-Key: mcp_live_…`. Anything else is 401.
+pub struct AuthUser(pub Principal);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        if let Some(key) = parts.headers.get("x-api-key") {
+            let key = key
+                .to_str()
+                .map_err(|_| Error::Unauthorized("invalid, revoked or expired API key"))?;
+            return state.auth.principal_from_api_key(key).await.map(AuthUser);
+        }
+        let token =
+            bearer_token(&parts.headers).ok_or(Error::Unauthorized("authentication required"))?;
+        state.auth.keys.verify_access(token).map(AuthUser)
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For`
+/// hop when `TRUST_PROXY_HEADERS` says a proxy in front sets it.
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        if state.settings.trust_proxy_headers {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|ip| ip.trim().parse().ok());
+            if forwarded.is_some() {
+                return Ok(Self(forwarded));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Self(peer))
+    }
+}

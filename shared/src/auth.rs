@@ -1,0 +1,187 @@
+//! Credentials: password hashing, access tokens, refresh tokens, API keys,
+//! and turning a request's credentials into a [`Principal`].
+//!
+//! - Passwords: Argon2id at OWASP's minimum (19 MiB, t=2, p=1), on the
+//!   blocking pool so hashing never stalls the async workers.
+//! - Access tokens: HS256 JWTs with sub, role, exp, iat, iss, aud, jti.
+//!   Verification pins HS256 (so `none` and RS/HS confusion are refused) and
+//!   requires every claim. They are stateless: a role change or logout takes
+//!   effect on the next refresh, at most `ACCESS_TOKEN_EXPIRE_MINUTES` later.
+//! - Refresh tokens and API keys: 256 random bits, stored only as SHA-256
+//!   (a fast hash is right for high-entropy secrets; Argon2 is for passwords).
+
+use std::sync::{Arc, LazyLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm as ArgonAlgorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::{Secret, Settings};
+use crate::domain::{Principal, Role};
+use crate::error::{Error, Result};
+use crate::ports::UserRepo;
+
+pub const API_KEY_PREFIX: &str = "mcp_live_";
+
+fn argon2() -> Argon2<'static> {
+    // OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
+    let params = Params::new(19_456, 2, 1, None).unwrap_or_default();
+    Argon2::new(ArgonAlgorithm::Argon2id, Version::V0x13, params)
+}
+
+pub async fn hash_password(password: &str) -> Result<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| Error::internal(format!("argon2 hash: {e}")))
+    })
+    .await
+    .map_err(|e| Error::internal(format!("hashing task: {e}")))?
+}
+
+/// Verifies against `hash`, or against a dummy hash when there is no user,
+/// so an unknown username costs the same time as a wrong password.
+pub async fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    static DUMMY: LazyLock<String> = LazyLock::new(|| {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        argon2()
+            .hash_password(b"not-a-real-password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    });
+    let known = hash.is_some();
+    let hash = hash.map_or_else(|| DUMMY.clone(), str::to_owned);
+    let password = password.to_owned();
+    let matched = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false);
+    known && matched
+}
+
+/// 256 random bits, URL-safe.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub role: Role,
+    pub exp: i64,
+    pub iat: i64,
+    pub iss: String,
+    pub aud: String,
+    pub jti: String,
+}
+
+/// Signs and verifies access tokens.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    pub access_ttl: ChronoDuration,
+    pub refresh_ttl: ChronoDuration,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &Secret, settings: &Settings) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&settings.jwt_issuer]);
+        validation.set_audience(&[&settings.jwt_audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        let ttl = |d: std::time::Duration| {
+            ChronoDuration::from_std(d).unwrap_or_else(|_| ChronoDuration::minutes(15))
+        };
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+            issuer: settings.jwt_issuer.clone(),
+            audience: settings.jwt_audience.clone(),
+            access_ttl: ttl(settings.access_token_ttl),
+            refresh_ttl: ttl(settings.refresh_token_ttl),
+        }
+    }
+
+    pub fn issue_access(&self, user_id: Uuid, role: Role, now: DateTime<Utc>) -> Result<String> {
+        let claims = AccessClaims {
+            sub: user_id.to_string(),
+            role,
+            iat: now.timestamp(),
+            exp: (now + self.access_ttl).timestamp(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: Uuid::new_v4().to_string(),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::internal(format!("sign token: {e}")))
+    }
+
+    pub fn verify_access(&self, token: &str) -> Result<Principal> {
+        let data = decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map_err(|_| Error::Unauthorized("invalid or expired token"))?;
+        let user_id = Uuid::parse_str(&data.claims.sub)
+            .map_err(|_| Error::Unauthorized("invalid or expired token"))?;
+        Ok(Principal {
+            user_id,
+            role: data.claims.role,
+        })
+    }
+}
+
+/// Establishes who is calling.
+pub struct Authenticator {
+    pub keys: TokenKeys,
+    pub users: Arc<dyn UserRepo>,
+}
+
+impl Authenticator {
+    /// Checks an `X-API-Key` value: known hash, not revoked, not expired, owner active.
+    pub async fn principal_from_api_key(&self, key: &str) -> Result<Principal> {
+        const REFUSED: Error = Error::Unauthorized("invalid, revoked or expired API key");
+        if !key.starts_with(API_KEY_PREFIX) {
+            return Err(REFUSED);
+        }
+        let Some(stored) = self.users.find_api_key_by_hash(&sha256_hex(key)).await? else {
+            return Err(REFUSED);
+        };
+        let now = Utc::now();
+        if stored.revoked_at.is_some() || stored.expires_at.is_some_and(|at| at <= now) {
+            return Err(REFUSED);
+        }
+        match self.users.find(stored.user_id).await? {
+            Some(user) if user.is_active => Ok(Principal {
+                user_id: user.id,
+                role: user.role,
+            }),
+            _ => Err(REFUSED),
+        }
+    }
+}

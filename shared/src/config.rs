@@ -1,0 +1,439 @@
+//! Settings: every knob of the platform, read once at start.
+//!
+//! Defaults are the embedded shape: nothing set means SQLite under `./data`,
+//! an in-process cache, and a JWT secret generated once and kept in the data
+//! directory. Values come from the process environment, then from a `.env`
+//! file in the working directory for names the environment does not set
+//! (never in Lambda, where there is no such file). Every problem is reported
+//! as one line naming the variable and what it expects.
+//!
+//! Names of the original deployment guide are accepted where they apply
+//! (`SECRET_KEY`, `CORS_ORIGINS`, `DEBUG`, `ACCESS_TOKEN_EXPIRE_MINUTES`, …).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A secret string whose `Debug`/`Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Where the JWT signing secret comes from.
+#[derive(Debug, Clone)]
+pub enum JwtSecretSource {
+    Given(Secret),
+    /// Generated on first start and kept in this file (embedded default).
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminBootstrap {
+    pub username: String,
+    pub email: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub app_env: AppEnv,
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://…`; unset means `sqlite://{data_dir}/mcp-platform.db`.
+    pub database_url: String,
+    pub jwt_secret: JwtSecretSource,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub cors_origins: Vec<String>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+    pub allow_registration: bool,
+    pub public_url: String,
+    pub cache_ttl: Duration,
+    pub cache_max_bytes: u64,
+    pub login_max_attempts_per_account: u32,
+    pub login_max_attempts_per_ip: u32,
+    pub login_window: Duration,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_proxy_headers: bool,
+    pub bootstrap_admin: Option<AdminBootstrap>,
+}
+
+/// A configuration problem: one line, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {variable}: {expected}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub expected: String,
+}
+
+fn bad(variable: &str, expected: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: variable.to_owned(),
+        expected: expected.into(),
+    }
+}
+
+/// Command-line overrides, which win over the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub bind: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Reads variables from a map (tests, Lambda) or the real environment.
+pub struct Source {
+    vars: HashMap<String, String>,
+}
+
+impl Source {
+    /// The process environment, then `.env` in the working directory for names
+    /// the environment leaves unset.
+    pub fn from_env_and_dotenv() -> Result<Self, ConfigError> {
+        let mut vars: HashMap<String, String> = std::env::vars().collect();
+        if Path::new(".env").is_file() {
+            let iter = dotenvy::from_filename_iter(".env")
+                .map_err(|e| bad(".env", format!("a readable KEY=VALUE file ({e})")))?;
+            for item in iter {
+                let (key, value) =
+                    item.map_err(|e| bad(".env", format!("KEY=VALUE lines ({e})")))?;
+                vars.entry(key).or_insert(value);
+            }
+        }
+        Ok(Self { vars })
+    }
+
+    /// The process environment only (Lambda: there is no `.env`).
+    pub fn from_env() -> Self {
+        Self {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    pub fn from_map<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// The first of `names` that is set to a non-empty value, with its name.
+    fn first<'a>(&self, names: &[&'a str]) -> Option<(&'a str, &str)> {
+        names.iter().find_map(|n| {
+            self.vars
+                .get(*n)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .map(|v| (*n, v))
+        })
+    }
+
+    fn parsed<T>(
+        &self,
+        names: &[&str],
+        default: T,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ConfigError> {
+        match self.first(names) {
+            None => Ok(default),
+            Some((name, raw)) => {
+                parse(raw).ok_or_else(|| bad(name, format!("{expected}, got {raw:?}")))
+            }
+        }
+    }
+
+    fn bool(&self, names: &[&str], default: bool) -> Result<bool, ConfigError> {
+        self.parsed(names, default, "true or false", |s| {
+            match s.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Some(true),
+                "0" | "false" | "no" | "off" => Some(false),
+                _ => None,
+            }
+        })
+    }
+
+    fn positive<T: std::str::FromStr + PartialOrd + Default>(
+        &self,
+        names: &[&str],
+        default: T,
+    ) -> Result<T, ConfigError> {
+        self.parsed(names, default, "a positive whole number", |s| {
+            s.parse::<T>().ok().filter(|v| *v > T::default())
+        })
+    }
+}
+
+impl Settings {
+    pub fn load(source: &Source, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let app_env = source.parsed(
+            &["APP_ENV", "ENVIRONMENT"],
+            AppEnv::Development,
+            "development or production",
+            |s| match s.to_ascii_lowercase().as_str() {
+                "development" | "dev" | "local" | "test" => Some(AppEnv::Development),
+                "production" | "prod" => Some(AppEnv::Production),
+                _ => None,
+            },
+        )?;
+
+        let bind = match overrides.bind {
+            Some(addr) => addr,
+            None => match source.first(&["MCP_BIND", "BIND_ADDR"]) {
+                Some((name, raw)) => raw.parse().map_err(|_| {
+                    bad(
+                        name,
+                        format!("ADDRESS:PORT such as 127.0.0.1:8000, got {raw:?}"),
+                    )
+                })?,
+                None => {
+                    let host = source.parsed(
+                        &["HOST", "API_HOST"],
+                        "127.0.0.1".parse().ok(),
+                        "an IP address",
+                        |s| Some(s.parse().ok()),
+                    )?;
+                    let host =
+                        host.ok_or_else(|| bad("HOST", "an IP address such as 127.0.0.1"))?;
+                    let port = source.parsed(
+                        &["PORT", "API_PORT"],
+                        8000u16,
+                        "a port number 0-65535",
+                        |s| s.parse().ok(),
+                    )?;
+                    SocketAddr::new(host, port)
+                }
+            },
+        };
+
+        let data_dir = match &overrides.data_dir {
+            Some(dir) => dir.clone(),
+            None => source
+                .first(&["MCP_DATA_DIR", "DATA_DIR"])
+                .map_or_else(|| PathBuf::from("data"), |(_, v)| PathBuf::from(v)),
+        };
+
+        let database_url = match source.first(&["DATABASE_URL"]) {
+            None => format!("sqlite://{}", data_dir.join("mcp-platform.db").display()),
+            Some((_, url)) if url.starts_with("sqlite:") => url.to_owned(),
+            Some((name, url)) => {
+                let scheme = url.split(':').next().unwrap_or_default();
+                return Err(bad(
+                    name,
+                    format!("a sqlite:// URL (this build has no '{scheme}' adapter yet)"),
+                ));
+            }
+        };
+
+        let jwt_secret = match source.first(&["SECRET_KEY", "JWT_SECRET_KEY", "JWT_SECRET"]) {
+            Some((name, value)) => {
+                if value.len() < 32 {
+                    return Err(bad(
+                        name,
+                        "at least 32 bytes of random text (e.g. `openssl rand -hex 32`)",
+                    ));
+                }
+                JwtSecretSource::Given(Secret::new(value))
+            }
+            None if app_env == AppEnv::Production => {
+                return Err(bad(
+                    "SECRET_KEY",
+                    "required when APP_ENV=production: at least 32 bytes of random text",
+                ))
+            }
+            None => JwtSecretSource::File(data_dir.join("jwt-secret")),
+        };
+
+        let debug = source.bool(&["DEBUG"], false)?;
+        let log_level = source.first(&["LOG_LEVEL", "RUST_LOG"]).map_or_else(
+            || if debug { "debug" } else { "info" }.to_owned(),
+            |(_, v)| v.to_owned(),
+        );
+        let log_format = source.parsed(
+            &["LOG_FORMAT"],
+            LogFormat::Json,
+            "json or pretty",
+            |s| match s.to_ascii_lowercase().as_str() {
+                "json" => Some(LogFormat::Json),
+                "pretty" | "text" => Some(LogFormat::Pretty),
+                _ => None,
+            },
+        )?;
+
+        let cors_origins = match source.first(&["CORS_ORIGINS", "ALLOWED_ORIGINS"]) {
+            None => Vec::new(),
+            Some((name, raw)) => parse_origins(raw).ok_or_else(|| {
+                bad(
+                    name,
+                    "a comma-separated or JSON list of origins such as https://app.example.com",
+                )
+            })?,
+        };
+
+        let public_url = source.first(&["PUBLIC_URL"]).map_or_else(
+            || format!("http://{bind}"),
+            |(_, v)| v.trim_end_matches('/').to_owned(),
+        );
+
+        let bootstrap_admin = match (
+            source.first(&["ADMIN_USERNAME"]),
+            source.first(&["ADMIN_PASSWORD"]),
+        ) {
+            (None, None) => None,
+            (Some((_, username)), Some((_, password))) => Some(AdminBootstrap {
+                username: username.to_owned(),
+                email: source.first(&["ADMIN_EMAIL"]).map_or_else(
+                    || format!("{username}@localhost.localdomain"),
+                    |(_, v)| v.to_owned(),
+                ),
+                password: Secret::new(password),
+            }),
+            (Some(_), None) => {
+                return Err(bad("ADMIN_PASSWORD", "set together with ADMIN_USERNAME"))
+            }
+            (None, Some(_)) => {
+                return Err(bad("ADMIN_USERNAME", "set together with ADMIN_PASSWORD"))
+            }
+        };
+
+        Ok(Self {
+            app_env,
+            bind,
+            database_url,
+            jwt_secret,
+            jwt_issuer: source
+                .first(&["JWT_ISSUER"])
+                .map_or("mcp-platform", |(_, v)| v)
+                .to_owned(),
+            jwt_audience: source
+                .first(&["JWT_AUDIENCE"])
+                .map_or("mcp-platform-api", |(_, v)| v)
+                .to_owned(),
+            access_token_ttl: Duration::from_secs(
+                60 * source.positive(&["ACCESS_TOKEN_EXPIRE_MINUTES"], 15u64)?,
+            ),
+            refresh_token_ttl: Duration::from_secs(
+                86_400 * source.positive(&["REFRESH_TOKEN_EXPIRE_DAYS"], 7u64)?,
+            ),
+            cors_origins,
+            log_level,
+            log_format,
+            max_body_bytes: source.positive(&["MAX_BODY_BYTES"], 1_048_576usize)?,
+            allow_registration: source.bool(&["ALLOW_REGISTRATION"], true)?,
+            public_url,
+            cache_ttl: Duration::from_secs(source.positive(&["CACHE_TTL_SECONDS"], 300u64)?),
+            cache_max_bytes: source.positive(&["CACHE_MAX_BYTES"], 64 * 1024 * 1024u64)?,
+            login_max_attempts_per_account: source
+                .positive(&["LOGIN_MAX_ATTEMPTS_PER_ACCOUNT"], 10u32)?,
+            login_max_attempts_per_ip: source.positive(&["LOGIN_MAX_ATTEMPTS_PER_IP"], 50u32)?,
+            login_window: Duration::from_secs(source.positive(&["LOGIN_WINDOW_SECONDS"], 300u64)?),
+            trust_proxy_headers: source.bool(&["TRUST_PROXY_HEADERS"], false)?,
+            bootstrap_admin,
+            data_dir,
+        })
+    }
+}
+
+fn parse_origins(raw: &str) -> Option<Vec<String>> {
+    let list: Vec<String> = if raw.starts_with('[') {
+        serde_json::from_str(raw).ok()?
+    } else {
+        raw.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let valid = list
+        .iter()
+        .all(|o| o == "*" || o.starts_with("http://") || o.starts_with("https://"));
+    valid.then_some(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load(
+            &Source::from_map(vars.iter().copied()),
+            &Overrides::default(),
+        )
+    }
+
+    #[test]
+    fn nothing_set_is_the_embedded_default() {
+        let s = load(&[]).expect("defaults load");
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+        assert!(s.database_url.starts_with("sqlite://"));
+        assert!(matches!(s.jwt_secret, JwtSecretSource::File(_)));
+        assert_eq!(s.access_token_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn production_requires_a_long_secret() {
+        let err = load(&[("APP_ENV", "production")]).expect_err("must refuse");
+        assert_eq!(err.variable, "SECRET_KEY");
+        let err = load(&[("APP_ENV", "production"), ("SECRET_KEY", "short")]).expect_err("short");
+        assert_eq!(err.variable, "SECRET_KEY");
+        let ok = load(&[("APP_ENV", "production"), ("SECRET_KEY", &"x".repeat(32))]);
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        for (var, value) in [
+            ("PORT", "eighty"),
+            ("DEBUG", "maybe"),
+            ("MAX_BODY_BYTES", "0"),
+            ("CORS_ORIGINS", "ftp://x"),
+            ("DATABASE_URL", "postgres://x"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
+            ("MCP_BIND", "localhost"),
+        ] {
+            let err = load(&[(var, value)]).expect_err(var);
+            assert_eq!(err.variable, var, "{err}");
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn the_secret_never_prints() {
+        let s = load(&[("SECRET_KEY", &"s3cr3t-".repeat(6))]).expect("loads");
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,20 @@
+//! Entities and the parsed newtypes that are the only way into them.
+//! A value of `Slug`, `SemVer`, `ToolConfig`, `Email`… has been validated once,
+//! at the edge; the rest of the code never re-checks it.
+
+mod role;
+mod tool;
+mod user;
+mod values;
+
+pub use role::{Permission, Role};
+pub use tool::{ChangeType, HistoryRecord, Tool, ToolSnapshot, ToolStatus};
+pub use user::{ApiKey, Principal, User};
+pub use values::{Email, Password, SemVer, Slug, ToolConfig, ToolName, Username};
+
+/// The current time at the precision storage keeps (microseconds), so a
+/// value written and read back compares equal.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

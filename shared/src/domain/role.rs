@@ -1,0 +1,68 @@
+//! Roles and the permissions they grant (SPEC §3 "Roles").
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Developer,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Developer, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Developer => "developer",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "admin" => Ok(Self::Admin),
+            "developer" => Ok(Self::Developer),
+            "viewer" => Ok(Self::Viewer),
+            _ => Err("must be one of: admin, developer, viewer".into()),
+        }
+    }
+
+    pub fn grants(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Self::Admin => true,
+            Self::Developer => matches!(permission, ToolsRead | ToolsWrite | ApiKeysManage),
+            Self::Viewer => matches!(permission, ToolsRead | ApiKeysManage),
+        }
+    }
+}
+
+/// What a route needs. The string form is what a 403 names in `required_permission`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Read the tool catalog, tool history.
+    ToolsRead,
+    /// Create tools, change one's own tools.
+    ToolsWrite,
+    /// Change or delete tools authored by someone else.
+    ToolsWriteAny,
+    /// Create, list and revoke one's own API keys.
+    ApiKeysManage,
+    /// List users, change roles, deactivate accounts.
+    UsersManage,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ToolsRead => "tools:read",
+            Self::ToolsWrite => "tools:write",
+            Self::ToolsWriteAny => "tools:write:any",
+            Self::ApiKeysManage => "api_keys:manage",
+            Self::UsersManage => "users:manage",
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! MCP Platform: the shared crate behind the local host, the CLI and every
+//! Lambda function. See `docs/architecture.md` for the map.
+#![forbid(unsafe_code)]
+
+pub mod adapters;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod lambda;
+pub mod metrics;
+pub mod migrate;
+pub mod ports;
+pub mod registry;
+pub mod request_id;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,224 @@
+//! `mcp-platform`: one binary, many roles. Bootstrap only; the product lives
+//! in the library.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use mcp_platform::adapters::sql::{SqlStore, SQLITE_MIGRATOR};
+use mcp_platform::config::{Overrides, Settings, Source};
+use mcp_platform::domain::Role;
+use mcp_platform::state::{create_user, AppState};
+use mcp_platform::{http, migrate, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-platform",
+    version,
+    about = "Register, version, search, analyse, deploy and call MCP tools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+struct Location {
+    /// Address to listen on [env: MCP_BIND] [default: 127.0.0.1:8000]
+    #[arg(long, value_name = "ADDR:PORT")]
+    bind: Option<SocketAddr>,
+    /// Directory of the embedded data (SQLite file, generated secret) [env: MCP_DATA_DIR] [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole platform in one process (the embedded default).
+    Serve(Location),
+    /// Run only the HTTP API.
+    Api(Location),
+    /// Apply, revert or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Administrative tasks.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the newest migration(s).
+    Down {
+        #[arg(long, default_value_t = 1)]
+        steps: usize,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Create a user, e.g. the first admin.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// admin, developer or viewer.
+        #[arg(long, default_value = "admin", value_parser = |s: &str| Role::parse(s))]
+        role: Role,
+        /// The password; prefer --password-stdin or MCP_ADMIN_PASSWORD (a flag shows in `ps`).
+        #[arg(long, env = "MCP_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
+    },
+}
+
+fn settings(location: &Location) -> Result<Settings, ExitCode> {
+    let overrides = Overrides {
+        bind: location.bind,
+        data_dir: location.data_dir.clone(),
+    };
+    Source::from_env_and_dotenv()
+        .and_then(|source| Settings::load(&source, &overrides))
+        .map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let location = match &cli.command {
+        Command::Serve(l) | Command::Api(l) => l.clone(),
+        Command::Migrate { location, .. } | Command::Admin { location, .. } => location.clone(),
+        Command::Openapi => {
+            println!(
+                "{}",
+                mcp_platform::api::openapi()
+                    .to_pretty_json()
+                    .unwrap_or_default()
+            );
+            return ExitCode::SUCCESS;
+        }
+    };
+    let settings = match settings(&location) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    telemetry::init(&settings);
+    match run(cli.command, settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "fatal");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(_) | Command::Api(_) => {
+            let bind = settings.bind;
+            let state = AppState::build(settings).await?;
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("binding {bind}"))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "listening on http://{addr}");
+            http::serve(listener, http::app(state), http::shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Migrate { action, .. } => {
+            std::fs::create_dir_all(&settings.data_dir)?;
+            let store = SqlStore::connect_sqlite(&settings.database_url).await?;
+            let pool = store.pool();
+            match action {
+                MigrateAction::Up => {
+                    let applied = migrate::up(&SQLITE_MIGRATOR, pool).await?;
+                    println!("applied {} migration(s): {applied:?}", applied.len());
+                }
+                MigrateAction::Down { steps } => {
+                    let reverted = migrate::down(&SQLITE_MIGRATOR, pool, steps).await?;
+                    println!("reverted {} migration(s): {reverted:?}", reverted.len());
+                }
+                MigrateAction::Status => {
+                    for (version, description, applied) in
+                        migrate::status(&SQLITE_MIGRATOR, pool).await?
+                    {
+                        let mark = if applied { "applied" } else { "pending" };
+                        println!("{version} {mark:8} {description}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Admin {
+            action:
+                AdminAction::CreateUser {
+                    username,
+                    email,
+                    role,
+                    password,
+                    password_stdin,
+                },
+            ..
+        } => {
+            let password = match (password, password_stdin) {
+                (Some(p), _) => p,
+                (None, true) => {
+                    let mut p = String::new();
+                    std::io::stdin().read_to_string(&mut p)?;
+                    p.trim_end_matches(['\r', '\n']).to_owned()
+                }
+                (None, false) => {
+                    anyhow::bail!("give the password with --password-stdin or MCP_ADMIN_PASSWORD")
+                }
+            };
+            let state = AppState::build(settings).await?;
+            let user = create_user(state.users.as_ref(), &username, &email, &password, role)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+            println!(
+                "created {} user {} ({})",
+                user.role.as_str(),
+                user.username,
+                user.id
+            );
+            Ok(())
+        }
+        Command::Openapi => Ok(()),
+    }
+}
+
+/// A CLI-friendly sentence for an API error (validation errors name fields).
+fn describe(e: &mcp_platform::error::Error) -> String {
+    match e {
+        mcp_platform::error::Error::Validation(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.loc.last().map_or("", String::as_str), f.msg))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,152 @@
+//! Prometheus metrics, rendered in the text exposition format by `/metrics`.
+//!
+//! Labels use the route *template* (`/api/v1/mcps/{id}`), never the raw path,
+//! so cardinality stays bounded by the number of routes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        *self
+            .requests
+            .lock()
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+        let secs = elapsed.as_secs_f64();
+        let mut latency = self.latency.lock();
+        let h = latency
+            .entry((method.to_owned(), route.to_owned()))
+            .or_default();
+        // Buckets are cumulative in the exposition; store per-bucket, sum on render.
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            h.counts[i] += 1;
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    pub fn cache_hit(&self, hit: bool) {
+        let counter = if hit {
+            &self.cache_hits
+        } else {
+            &self.cache_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition text; `gauges` are values read at scrape time.
+    pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str(
+            "# HELP http_requests_total HTTP requests by method, route template and status.\n",
+        );
+        out.push_str("# TYPE http_requests_total counter\n");
+        for ((method, route, status), n) in self.requests.lock().iter() {
+            let _ = writeln!(
+                out,
+                "http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(route)
+            );
+        }
+        out.push_str("# HELP http_request_duration_seconds HTTP request latency.\n");
+        out.push_str("# TYPE http_request_duration_seconds histogram\n");
+        for ((method, route), h) in self.latency.lock().iter() {
+            let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(h.counts) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
+        }
+        for (name, help, value) in [
+            (
+                "cache_hits_total",
+                "Cache lookups that found the value.",
+                &self.cache_hits,
+            ),
+            (
+                "cache_misses_total",
+                "Cache lookups that fell through to the database.",
+                &self.cache_misses,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_count_everything() {
+        let m = Metrics::default();
+        m.record_request("GET", "/x", 200, Duration::from_micros(100));
+        m.record_request("GET", "/x", 200, Duration::from_millis(30));
+        m.record_request("GET", "/x", 500, Duration::from_secs(10));
+        let text = m.render(&[]);
+        assert!(text.contains("http_requests_total{method=\"GET\",route=\"/x\",status=\"200\"} 2"));
+        assert!(text.contains("le=\"0.0005\"} 1"));
+        assert!(text.contains("le=\"0.05\"} 2"));
+        assert!(text.contains("le=\"2.5\"} 2"));
+        assert!(text.contains("le=\"+Inf\"} 3"));
+    }
+}

@@ -1,0 +1,144 @@
+//! The narrow traits the application talks to. Each has an embedded adapter
+//! that honours the whole contract (SQLite, in-process) and, later, adapters
+//! for real servers; `state.rs` picks one per port from configuration.
+//!
+//! Contracts every adapter keeps:
+//! - Errors are already translated (`Conflict`, `NotFound`, `Unavailable`);
+//!   no driver error type crosses a port.
+//! - Writes that must be atomic are one call: a tool change and its history
+//!   record are stored together by [`ToolRepo`], never one without the other.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::{ApiKey, HistoryRecord, Role, Tool, ToolStatus, User};
+use crate::error::Result;
+
+/// A cheap liveness probe of a backend (a query, a PING), for `/health`.
+#[async_trait]
+pub trait Ping: Send + Sync {
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Filters and paging of `GET /mcps`. `page` starts at 1.
+#[derive(Debug, Clone, Default)]
+pub struct ToolFilter {
+    pub status: Option<ToolStatus>,
+    pub author_id: Option<Uuid>,
+    pub tag: Option<String>,
+    /// Case-insensitive substring of name or description.
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub page_size: u32,
+}
+
+impl PageRequest {
+    pub fn offset(self) -> u64 {
+        u64::from(self.page.saturating_sub(1)) * u64::from(self.page_size)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+#[async_trait]
+pub trait ToolRepo: Send + Sync {
+    /// Stores a new tool and its `create` record. `Conflict` when the slug is
+    /// taken, also by a deleted tool.
+    async fn insert(&self, tool: &Tool, record: &HistoryRecord) -> Result<()>;
+    /// Replaces the stored tool if its revision is still `expected_revision`,
+    /// and appends `record` in the same transaction. `Conflict` otherwise.
+    async fn update(
+        &self,
+        tool: &Tool,
+        expected_revision: i64,
+        record: &HistoryRecord,
+    ) -> Result<()>;
+    /// A live (not deleted) tool.
+    async fn find(&self, id: Uuid) -> Result<Option<Tool>>;
+    async fn find_by_slug(&self, slug: &str) -> Result<Option<Tool>>;
+    /// Live tools, newest first, ties broken by id so pages are stable.
+    async fn list(&self, filter: &ToolFilter, page: PageRequest) -> Result<Page<Tool>>;
+}
+
+/// Reads of the version history that [`ToolRepo`] writes.
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    /// Every record of a tool, newest first.
+    async fn list(&self, tool_id: Uuid) -> Result<Vec<HistoryRecord>>;
+}
+
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    /// `Conflict` naming `username` or `email` when either is taken.
+    async fn create(&self, user: &User) -> Result<()>;
+    async fn find(&self, id: Uuid) -> Result<Option<User>>;
+    async fn find_by_username(&self, username: &str) -> Result<Option<User>>;
+    async fn list(&self, page: PageRequest) -> Result<Page<User>>;
+    async fn set_role_and_status(&self, id: Uuid, role: Role, is_active: bool) -> Result<()>;
+
+    async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
+    /// Keys of one user, newest first, revoked ones included.
+    async fn list_api_keys(&self, user_id: Uuid) -> Result<Vec<ApiKey>>;
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    /// Revokes one of the user's keys; `false` when there is no such live key.
+    async fn revoke_api_key(&self, user_id: Uuid, key_id: Uuid, at: DateTime<Utc>) -> Result<bool>;
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// First use of a live token: it is now spent.
+    Fresh { user_id: Uuid, family_id: Uuid },
+    /// The token was already spent or its family revoked: a replay.
+    Reused { family_id: Uuid },
+    /// Never issued, or expired.
+    Unknown,
+}
+
+/// Refresh-token families (rotation with reuse detection). Tokens are stored
+/// by their hash only.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn issue(
+        &self,
+        token_hash: &str,
+        family_id: Uuid,
+        user_id: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Atomically marks the token spent and says what it was.
+    async fn consume(&self, token_hash: &str) -> Result<RefreshUse>;
+    async fn revoke_family(&self, family_id: Uuid) -> Result<()>;
+}
+
+/// A byte cache. Never the source of truth: callers fall back to the
+/// repository on any error.
+#[async_trait]
+pub trait Cache: Ping {
+    async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>>;
+    async fn set(&self, key: &str, value: bytes::Bytes, ttl: Duration) -> Result<()>;
+    async fn delete(&self, key: &str) -> Result<()>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed { remaining: u32 },
+    Limited { retry_after: Duration },
+}
+
+/// Fixed-window counters: at most `limit` hits per `window` per key.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<RateDecision>;
+}

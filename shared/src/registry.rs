@@ -1,0 +1,321 @@
+//! The tool registry: the rules of creating, changing, deleting and restoring
+//! tools, each change recorded as one history entry, reads through the cache.
+//!
+//! Choices where SPEC is silent:
+//! - A PATCH that changes nothing records nothing and returns the tool as is.
+//! - The slug is fixed at creation (it is the public address `/mcp/{slug}`).
+//! - A version may stay the same across updates; it may never go down, except
+//!   through an explicit restore, which makes the restored version current.
+//! - Restore brings back name, description, version, tags and config of the
+//!   newest record with that version; the status stays as it is.
+//! - Concurrent writers are serialised by an optimistic revision check; the
+//!   loser re-reads and re-applies its change (a few times) before a 409.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::domain::{
+    ChangeType, HistoryRecord, Permission, Principal, SemVer, Slug, Tool, ToolConfig, ToolName,
+    ToolStatus,
+};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// The public representation of a tool (`GET /mcps/{id}`), also what the cache holds.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ToolView {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub version: String,
+    #[schema(value_type = Object)]
+    pub config: Value,
+    pub status: ToolStatus,
+    pub tags: Vec<String>,
+    pub author_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Tool> for ToolView {
+    fn from(t: &Tool) -> Self {
+        Self {
+            id: t.id,
+            name: t.name.to_string(),
+            slug: t.slug.to_string(),
+            description: t.description.clone(),
+            version: t.version.to_string(),
+            config: t.config.to_value(),
+            status: t.status,
+            tags: t.tags.clone(),
+            author_id: t.author_id,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+pub struct NewTool {
+    pub name: ToolName,
+    pub slug: Slug,
+    pub description: Option<String>,
+    pub version: SemVer,
+    pub config: ToolConfig,
+    pub tags: Vec<String>,
+}
+
+/// Fields of a partial update (`PUT`/`PATCH /mcps/{id}`); an absent field
+/// stays as it is. `description` is doubly optional: `null` clears it.
+#[derive(Debug, Default, Clone, utoipa::ToSchema)]
+pub struct ToolPatch {
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
+    pub name: Option<ToolName>,
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// May not be lower than the current version.
+    #[schema(value_type = Option<String>, example = "1.1.0")]
+    pub version: Option<SemVer>,
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<ToolConfig>,
+    pub status: Option<ToolStatus>,
+    pub tags: Option<Vec<String>>,
+}
+
+const CONCURRENT_RETRIES: usize = 3;
+
+fn cache_key(id: Uuid) -> String {
+    format!("cache:mcp_tool:{id}")
+}
+
+fn snapshot_value(tool: &Tool) -> Result<Value> {
+    serde_json::to_value(tool.snapshot()).map_err(|e| Error::internal(format!("snapshot: {e}")))
+}
+
+fn record(
+    before: Option<&Tool>,
+    after: &Tool,
+    change_type: ChangeType,
+    actor: Uuid,
+    at: DateTime<Utc>,
+) -> Result<HistoryRecord> {
+    let previous = match before {
+        Some(t) => snapshot_value(t)?,
+        None => Value::Object(serde_json::Map::new()),
+    };
+    let diff = json_patch::diff(&previous, &snapshot_value(after)?);
+    Ok(HistoryRecord {
+        id: Uuid::new_v4(),
+        tool_id: after.id,
+        sequence: after.revision,
+        version: after.version.to_string(),
+        change_type,
+        changed_by: actor,
+        changed_at: at,
+        snapshot: after.snapshot(),
+        diff: serde_json::to_value(diff).map_err(|e| Error::internal(format!("diff: {e}")))?,
+    })
+}
+
+pub fn require(principal: &Principal, permission: Permission) -> Result<()> {
+    if principal.role.grants(permission) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden {
+            required_permission: permission.as_str(),
+        })
+    }
+}
+
+/// Developers change only their own tools; admins change any.
+fn require_can_change(principal: &Principal, tool: &Tool) -> Result<()> {
+    require(principal, Permission::ToolsWrite)?;
+    if tool.author_id == principal.user_id {
+        Ok(())
+    } else {
+        require(principal, Permission::ToolsWriteAny)
+    }
+}
+
+pub async fn create(state: &AppState, principal: &Principal, new: NewTool) -> Result<Tool> {
+    require(principal, Permission::ToolsWrite)?;
+    let now = crate::domain::now();
+    let tool = Tool {
+        id: Uuid::new_v4(),
+        name: new.name,
+        slug: new.slug,
+        description: new.description,
+        version: new.version,
+        config: new.config,
+        status: ToolStatus::Draft,
+        tags: new.tags,
+        author_id: principal.user_id,
+        revision: 1,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    };
+    let entry = record(None, &tool, ChangeType::Create, principal.user_id, now)?;
+    state.tools.insert(&tool, &entry).await?;
+    Ok(tool)
+}
+
+/// A live tool, or 404.
+pub async fn find(state: &AppState, id: Uuid) -> Result<Tool> {
+    state
+        .tools
+        .find(id)
+        .await?
+        .ok_or_else(|| Error::not_found("mcp_tool", id))
+}
+
+/// The JSON of a tool's [`ToolView`], from the cache when it is there.
+/// Cache failures are logged and bypassed: the database is the truth.
+pub async fn view_json(state: &AppState, id: Uuid) -> Result<Bytes> {
+    let key = cache_key(id);
+    match state.cache.get(&key).await {
+        Ok(Some(bytes)) => {
+            state.metrics.cache_hit(true);
+            return Ok(bytes);
+        }
+        Ok(None) => state.metrics.cache_hit(false),
+        Err(e) => tracing::warn!(error = %e, "cache read failed; reading the database"),
+    }
+    let tool = find(state, id).await?;
+    let bytes = Bytes::from(
+        serde_json::to_vec(&ToolView::from(&tool))
+            .map_err(|e| Error::internal(format!("encode tool: {e}")))?,
+    );
+    let ttl: Duration = state.settings.cache_ttl;
+    if let Err(e) = state.cache.set(&key, bytes.clone(), ttl).await {
+        tracing::warn!(error = %e, "cache write failed");
+    }
+    Ok(bytes)
+}
+
+async fn invalidate(state: &AppState, id: Uuid) {
+    if let Err(e) = state.cache.delete(&cache_key(id)).await {
+        tracing::warn!(error = %e, tool_id = %id, "cache invalidation failed; entry expires by TTL");
+    }
+}
+
+/// Reads the tool, lets `change` compute its next state, and stores it with
+/// one history record; retried when another writer got there first.
+/// `change` returns `None` when there is nothing to store.
+async fn change_tool(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    change_type: ChangeType,
+    change: impl Fn(&Tool) -> Result<Option<Tool>>,
+) -> Result<Tool> {
+    let mut attempt = 0;
+    loop {
+        let current = find(state, id).await?;
+        require_can_change(principal, &current)?;
+        let Some(mut next) = change(&current)? else {
+            return Ok(current);
+        };
+        let now = crate::domain::now();
+        next.revision = current.revision + 1;
+        next.updated_at = now;
+        let entry = record(Some(&current), &next, change_type, principal.user_id, now)?;
+        match state.tools.update(&next, current.revision, &entry).await {
+            Ok(()) => {
+                invalidate(state, id).await;
+                return Ok(next);
+            }
+            Err(Error::Conflict { .. }) if attempt < CONCURRENT_RETRIES => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    patch: ToolPatch,
+) -> Result<Tool> {
+    change_tool(state, principal, id, ChangeType::Update, |current| {
+        if let Some(version) = patch.version {
+            if version < current.version {
+                return Err(Error::invalid(
+                    &["body", "version"],
+                    "value_error",
+                    format!(
+                        "must not go backwards: the current version is {}",
+                        current.version
+                    ),
+                ));
+            }
+        }
+        let mut next = current.clone();
+        if let Some(name) = &patch.name {
+            next.name = name.clone();
+        }
+        if let Some(description) = &patch.description {
+            next.description.clone_from(description);
+        }
+        if let Some(version) = patch.version {
+            next.version = version;
+        }
+        if let Some(config) = &patch.config {
+            next.config = config.clone();
+        }
+        if let Some(status) = patch.status {
+            next.status = status;
+        }
+        if let Some(tags) = &patch.tags {
+            next.tags.clone_from(tags);
+        }
+        Ok((next.snapshot() != current.snapshot()).then_some(next))
+    })
+    .await
+}
+
+pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> Result<()> {
+    change_tool(state, principal, id, ChangeType::Delete, |current| {
+        let mut next = current.clone();
+        next.deleted_at = Some(crate::domain::now());
+        Ok(Some(next))
+    })
+    .await?;
+    Ok(())
+}
+
+pub async fn history(state: &AppState, id: Uuid) -> Result<Vec<HistoryRecord>> {
+    find(state, id).await?;
+    state.history.list(id).await
+}
+
+pub async fn restore(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    version: SemVer,
+) -> Result<Tool> {
+    let wanted = version.to_string();
+    let records = history(state, id).await?;
+    let source = records
+        .into_iter()
+        .find(|r| r.version == wanted && r.change_type != ChangeType::Delete)
+        .ok_or_else(|| Error::not_found("history_version", format!("{id}@{wanted}")))?;
+    let snapshot = source.snapshot;
+    let name = ToolName::parse(&snapshot.name).map_err(Error::internal)?;
+    change_tool(state, principal, id, ChangeType::Restore, |current| {
+        let mut next = current.clone();
+        next.name = name.clone();
+        next.description.clone_from(&snapshot.description);
+        next.version = version;
+        next.config = ToolConfig::from_stored(snapshot.config.clone());
+        next.tags.clone_from(&snapshot.tags);
+        Ok(Some(next))
+    })
+    .await
+}

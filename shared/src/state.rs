@@ -1,0 +1,162 @@
+//! Builds the configured adapters once per process (or Lambda cold start)
+//! and hands them to every handler as [`AppState`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::adapters::embedded::{MemoryCache, MemoryRateLimiter};
+use crate::adapters::sql::{SqlStore, SQLITE_MIGRATOR};
+use crate::auth::{hash_password, random_token, Authenticator, TokenKeys};
+use crate::config::{AdminBootstrap, JwtSecretSource, Secret, Settings};
+use crate::domain::{Email, Password, Role, User, Username};
+use crate::metrics::Metrics;
+use crate::ports::{Cache, HistoryStore, Ping, RateLimiter, SessionStore, ToolRepo, UserRepo};
+
+/// A backend `/health` probes, by the name it reports.
+pub type HealthCheck = (&'static str, Arc<dyn Ping>);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub tools: Arc<dyn ToolRepo>,
+    pub history: Arc<dyn HistoryStore>,
+    pub users: Arc<dyn UserRepo>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub cache: Arc<dyn Cache>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub auth: Arc<Authenticator>,
+    pub metrics: Arc<Metrics>,
+    pub health_checks: Arc<Vec<HealthCheck>>,
+}
+
+impl AppState {
+    /// Connects every backend, migrates the embedded database, loads the JWT
+    /// secret and creates the configured bootstrap admin.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+        let store = SqlStore::connect_sqlite(&settings.database_url)
+            .await
+            .context("opening the SQLite database")?;
+        SQLITE_MIGRATOR
+            .run(store.pool())
+            .await
+            .context("applying database migrations")?;
+
+        let secret = match &settings.jwt_secret {
+            JwtSecretSource::Given(secret) => secret.clone(),
+            JwtSecretSource::File(path) => load_or_create_secret(path)?,
+        };
+
+        let sql = Arc::new(store);
+        let users: Arc<dyn UserRepo> = sql.clone();
+        let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new(settings.cache_max_bytes));
+        let health_checks: Vec<HealthCheck> =
+            vec![("sqlite", sql.clone()), ("cache", cache.clone())];
+
+        let state = Self {
+            auth: Arc::new(Authenticator {
+                keys: TokenKeys::new(&secret, &settings),
+                users: users.clone(),
+            }),
+            tools: sql.clone(),
+            history: sql.clone(),
+            sessions: sql,
+            users,
+            cache,
+            limiter: Arc::new(MemoryRateLimiter::default()),
+            metrics: Arc::new(Metrics::default()),
+            health_checks: Arc::new(health_checks),
+            settings: Arc::new(settings),
+        };
+        if let Some(admin) = &state.settings.bootstrap_admin {
+            ensure_admin(&state, admin).await?;
+        }
+        Ok(state)
+    }
+}
+
+/// The embedded default keeps a generated secret so tokens survive restarts.
+fn load_or_create_secret(path: &Path) -> anyhow::Result<Secret> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim();
+        anyhow::ensure!(
+            existing.len() >= 32,
+            "the JWT secret in {} is shorter than 32 bytes; delete it to generate a new one",
+            path.display()
+        );
+        return Ok(Secret::new(existing));
+    }
+    let secret = random_token();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating the JWT secret file {}", path.display()))?;
+    std::io::Write::write_all(&mut file, secret.as_bytes())?;
+    Ok(Secret::new(secret))
+}
+
+/// Creates the bootstrap admin from configuration when that user does not exist yet.
+async fn ensure_admin(state: &AppState, admin: &AdminBootstrap) -> anyhow::Result<()> {
+    if state
+        .users
+        .find_by_username(&admin.username)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    create_user(
+        state.users.as_ref(),
+        &admin.username,
+        &admin.email,
+        admin.password.expose(),
+        Role::Admin,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("ADMIN_USERNAME/ADMIN_PASSWORD: {e}"))?;
+    Ok(())
+}
+
+/// Validates and stores a new user; shared by registration, the admin API,
+/// the CLI and the bootstrap admin.
+pub async fn create_user(
+    users: &dyn UserRepo,
+    username: &str,
+    email: &str,
+    password: &str,
+    role: Role,
+) -> crate::error::Result<User> {
+    use crate::error::{Error, FieldError};
+    let mut errors = Vec::new();
+    let username = Username::parse(username)
+        .map_err(|m| errors.push(FieldError::new(&["body", "username"], "value_error", m)))
+        .ok();
+    let email = Email::parse(email)
+        .map_err(|m| errors.push(FieldError::new(&["body", "email"], "value_error", m)))
+        .ok();
+    let password = Password::parse(password)
+        .map_err(|m| errors.push(FieldError::new(&["body", "password"], "value_error", m)))
+        .ok();
+    let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+        return Err(Error::Validation(errors));
+    };
+    let now = crate::domain::now();
+    let user = User {
+        id: uuid::Uuid::new_v4(),
+        username: username.to_string(),
+        email: email.to_string(),
+        password_hash: hash_password(password.expose()).await?,
+        role,
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    users.create(&user).await?;
+    Ok(user)
+}

@@ -1,0 +1,267 @@
+//! The black-box harness: each test spawns the whole platform on port 0 with
+//! a fresh data directory (its own SQLite file and secret), and talks to it
+//! over real HTTP.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use mcp_platform::config::{Overrides, Settings, Source};
+use mcp_platform::state::AppState;
+use serde_json::{json, Value};
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    /// Kept so the data directory lives as long as the app.
+    _data_dir: tempdir::TempDir,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub mod tempdir {
+    /// A directory removed on drop.
+    pub struct TempDir(pub std::path::PathBuf);
+    impl TempDir {
+        pub fn new() -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("mcp-platform-test-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).expect("create temp dir");
+            Self(dir)
+        }
+    }
+    impl Default for TempDir {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Spawns the platform with the embedded defaults plus `vars`.
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    let data_dir = tempdir::TempDir::new();
+    let mut env: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    env.entry("LOG_LEVEL".into())
+        .or_insert_with(|| "warn".into());
+    let overrides = Overrides {
+        bind: Some("127.0.0.1:0".parse().expect("addr")),
+        data_dir: Some(data_dir.0.clone()),
+    };
+    let settings = Settings::load(&Source::from_map(env), &overrides).expect("test settings load");
+    mcp_platform::telemetry::init(&settings);
+    let state = AppState::build(settings).await.expect("app state builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let app = mcp_platform::http::app(state.clone());
+    tokio::spawn(mcp_platform::http::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        state,
+        _data_dir: data_dir,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Credentials of a user the harness created.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; `auth` is a bearer token, or an API key when it starts with `mcp_live_`.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = auth {
+            req = if token.starts_with("mcp_live_") {
+                req.header("X-API-Key", token)
+            } else {
+                req.bearer_auth(token)
+            };
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
+    /// Sends raw bytes as the body (for malformed-input tests).
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = auth {
+            req = req.bearer_auth(token);
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, auth: Option<&str>) -> Reply {
+        self.send("GET", path, auth, None).await
+    }
+
+    pub async fn post(&self, path: &str, auth: Option<&str>, body: Value) -> Reply {
+        self.send("POST", path, auth, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, auth: Option<&str>, body: Value) -> Reply {
+        self.send("PATCH", path, auth, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, auth: Option<&str>) -> Reply {
+        self.send("DELETE", path, auth, None).await
+    }
+
+    /// Registers (as developer or viewer) and logs in.
+    pub async fn user(&self, username: &str, role: &str) -> TestUser {
+        let password = format!("pw-{username}-long-enough");
+        let reply = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"username": username, "email": format!("{username}@example.com"), "password": password, "role": role}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "register {username}: {}", reply.text);
+        self.login(username, &password).await
+    }
+
+    /// Creates an admin directly through the shared crate (as the CLI does) and logs in.
+    pub async fn admin(&self, username: &str) -> TestUser {
+        let password = format!("pw-{username}-long-enough");
+        mcp_platform::state::create_user(
+            self.state.users.as_ref(),
+            username,
+            &format!("{username}@example.com"),
+            &password,
+            mcp_platform::domain::Role::Admin,
+        )
+        .await
+        .expect("admin created");
+        self.login(username, &password).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> TestUser {
+        let reply = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "login {username}: {}", reply.text);
+        let me = self
+            .get(
+                "/api/v1/auth/me",
+                Some(reply.body["access_token"].as_str().expect("token")),
+            )
+            .await;
+        TestUser {
+            id: me.body["id"].as_str().expect("id").to_owned(),
+            username: username.to_owned(),
+            password: password.to_owned(),
+            access_token: reply.body["access_token"]
+                .as_str()
+                .expect("access")
+                .to_owned(),
+            refresh_token: reply.body["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
+        }
+    }
+
+    /// Creates a tool and returns its JSON.
+    pub async fn create_tool(&self, token: &str, slug: &str) -> Value {
+        let reply = self
+            .post("/api/v1/mcps", Some(token), tool_body(slug))
+            .await;
+        assert_eq!(reply.status, 201, "create tool {slug}: {}", reply.text);
+        reply.body
+    }
+}
+
+/// A valid create body for a tool with this slug.
+pub fn tool_body(slug: &str) -> Value {
+    json!({
+        "name": format!("Tool {slug}"),
+        "slug": slug,
+        "description": format!("Test tool {slug}"),
+        "version": "1.0.0",
+        "config": {
+            "runtime": {"transport": "stdio", "command": "node", "args": ["server.js"], "env": {}},
+            "tools": [{"name": "echo", "description": "Echoes its input", "inputSchema": {"type": "object"}}]
+        },
+        "tags": ["test"]
+    })
+}
+
+async fn read(resp: reqwest::Response) -> Reply {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
