@@ -193,7 +193,7 @@ impl IntoResponse for Error {
                 "a backend service is unavailable; retry later".into()
             }
             Self::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error");
+                tracing::error!(error = %format!("{cause:#}"), "internal error");
                 "internal server error".into()
             }
         };
