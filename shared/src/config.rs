@@ -249,13 +249,17 @@ impl Settings {
 
         let database_url = match source.first(&["DATABASE_URL"]) {
             None => format!("sqlite://{}", data_dir.join("mcp-platform.db").display()),
-            Some((_, url)) if url.starts_with("sqlite:") => url.to_owned(),
             Some((name, url)) => {
-                let scheme = url.split(':').next().unwrap_or_default();
-                return Err(bad(
-                    name,
-                    format!("a sqlite:// URL (this build has no '{scheme}' adapter yet)"),
-                ));
+                let supported = url.starts_with("sqlite:")
+                    || (cfg!(feature = "mysql")
+                        && (url.starts_with("mysql://") || url.starts_with("mariadb://")));
+                if !supported {
+                    return Err(bad(
+                        name,
+                        "a sqlite:// or mysql:// URL (mysql needs the `mysql` feature)",
+                    ));
+                }
+                url.to_owned()
             }
         };
 

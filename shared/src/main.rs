@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use mcp_platform::adapters::sql::{SqlStore, SQLITE_MIGRATOR};
+use mcp_platform::adapters::sql::SqlStore;
 use mcp_platform::config::{Overrides, Settings, Source};
 use mcp_platform::domain::Role;
 use mcp_platform::state::{create_user, AppState};
@@ -28,10 +28,10 @@ struct Cli {
 #[derive(Args, Clone, Default)]
 struct Location {
     /// Address to listen on [env: MCP_BIND] [default: 127.0.0.1:8000]
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", global = true)]
     bind: Option<SocketAddr>,
     /// Directory of the embedded data (SQLite file, generated secret) [env: MCP_DATA_DIR] [default: ./data]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
 }
 
@@ -151,21 +151,19 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Migrate { action, .. } => {
             std::fs::create_dir_all(&settings.data_dir)?;
-            let store = SqlStore::connect_sqlite(&settings.database_url).await?;
-            let pool = store.pool();
+            let store = SqlStore::connect(&settings.database_url).await?;
+            let (migrator, pool) = (store.migrator(), store.pool());
             match action {
                 MigrateAction::Up => {
-                    let applied = migrate::up(&SQLITE_MIGRATOR, pool).await?;
+                    let applied = migrate::up(migrator, pool).await?;
                     println!("applied {} migration(s): {applied:?}", applied.len());
                 }
                 MigrateAction::Down { steps } => {
-                    let reverted = migrate::down(&SQLITE_MIGRATOR, pool, steps).await?;
+                    let reverted = migrate::down(migrator, pool, steps).await?;
                     println!("reverted {} migration(s): {reverted:?}", reverted.len());
                 }
                 MigrateAction::Status => {
-                    for (version, description, applied) in
-                        migrate::status(&SQLITE_MIGRATOR, pool).await?
-                    {
+                    for (version, description, applied) in migrate::status(migrator, pool).await? {
                         let mark = if applied { "applied" } else { "pending" };
                         println!("{version} {mark:8} {description}");
                     }

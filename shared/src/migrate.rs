@@ -1,12 +1,15 @@
 //! `mcp-platform migrate up|down|status` over the embedded migrations.
-//! Each migration runs in its own transaction, so one that fails leaves the
-//! schema as it was before it.
+//! Each migration runs in its own transaction, so on SQLite one that fails
+//! leaves the schema as it was before it. MySQL commits DDL implicitly; its
+//! migrations are written `IF NOT EXISTS` so a half-applied one completes
+//! when it is run again.
 
+use sqlx::migrate::Migrate;
 use sqlx::migrate::Migrator;
-use sqlx::{Row, SqlitePool};
+use sqlx::AnyPool;
 
 /// Applies every pending migration; returns the versions applied.
-pub async fn up(migrator: &Migrator, pool: &SqlitePool) -> anyhow::Result<Vec<i64>> {
+pub async fn up(migrator: &Migrator, pool: &AnyPool) -> anyhow::Result<Vec<i64>> {
     let before = applied(pool).await?;
     migrator.run(pool).await?;
     let after = applied(pool).await?;
@@ -14,11 +17,7 @@ pub async fn up(migrator: &Migrator, pool: &SqlitePool) -> anyhow::Result<Vec<i6
 }
 
 /// Reverts the newest `steps` applied migrations; returns the versions reverted.
-pub async fn down(
-    migrator: &Migrator,
-    pool: &SqlitePool,
-    steps: usize,
-) -> anyhow::Result<Vec<i64>> {
+pub async fn down(migrator: &Migrator, pool: &AnyPool, steps: usize) -> anyhow::Result<Vec<i64>> {
     let mut applied = applied(pool).await?;
     applied.sort_unstable();
     let keep = applied.len().saturating_sub(steps);
@@ -33,7 +32,7 @@ pub async fn down(
 /// Every known migration with whether it is applied.
 pub async fn status(
     migrator: &Migrator,
-    pool: &SqlitePool,
+    pool: &AnyPool,
 ) -> anyhow::Result<Vec<(i64, String, bool)>> {
     let applied = applied(pool).await?;
     Ok(migrator
@@ -49,18 +48,15 @@ pub async fn status(
         .collect())
 }
 
-async fn applied(pool: &SqlitePool) -> anyhow::Result<Vec<i64>> {
-    let exists: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-    )
-    .fetch_one(pool)
-    .await?;
-    if exists == 0 {
-        return Ok(Vec::new());
-    }
-    let rows =
-        sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = 1 ORDER BY version")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+async fn applied(pool: &AnyPool) -> anyhow::Result<Vec<i64>> {
+    let mut conn = pool.acquire().await?;
+    conn.ensure_migrations_table().await?;
+    let mut versions: Vec<i64> = conn
+        .list_applied_migrations()
+        .await?
+        .into_iter()
+        .map(|m| m.version)
+        .collect();
+    versions.sort_unstable();
+    Ok(versions)
 }

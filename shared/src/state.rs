@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::adapters::embedded::{MemoryCache, MemoryRateLimiter};
-use crate::adapters::sql::{SqlStore, SQLITE_MIGRATOR};
+use crate::adapters::sql::SqlStore;
 use crate::auth::{hash_password, random_token, Authenticator, TokenKeys};
 use crate::config::{AdminBootstrap, JwtSecretSource, Secret, Settings};
 use crate::domain::{Email, Password, Role, User, Username};
@@ -37,10 +37,11 @@ impl AppState {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-        let store = SqlStore::connect_sqlite(&settings.database_url)
+        let store = SqlStore::connect(&settings.database_url)
             .await
-            .context("opening the SQLite database")?;
-        SQLITE_MIGRATOR
+            .context("opening the database")?;
+        store
+            .migrator()
             .run(store.pool())
             .await
             .context("applying database migrations")?;

@@ -1,11 +1,12 @@
 -- Users, API keys and refresh-token families.
 CREATE TABLE users (
     id            CHAR(36)     NOT NULL PRIMARY KEY,
-    username      VARCHAR(50)  NOT NULL,
-    email         VARCHAR(254) NOT NULL,
+    username      VARCHAR(50)  NOT NULL COLLATE NOCASE,
+    email         VARCHAR(254) NOT NULL COLLATE NOCASE,
     password_hash VARCHAR(255) NOT NULL,
     role          VARCHAR(16)  NOT NULL,
-    is_active     BOOLEAN      NOT NULL DEFAULT 1,
+    -- 0 or 1; an integer rather than BOOLEAN so both dialects decode it alike.
+    is_active     INTEGER      NOT NULL DEFAULT 1,
     created_at    VARCHAR(32)  NOT NULL,
     updated_at    VARCHAR(32)  NOT NULL
 );

@@ -1,58 +1,138 @@
 //! The relational store: users, API keys, refresh tokens, tools and their
-//! history, over SQLite (embedded default).
+//! history — one implementation over SQLite (embedded default) and MySQL 8 /
+//! MariaDB 10.11, through sqlx's `Any` driver.
 //!
-//! The SQL is written to the subset SQLite and MySQL share (CHAR(36) ids,
+//! The SQL is written to the subset both dialects share: CHAR(36) ids,
 //! fixed-width UTC timestamp strings that sort chronologically, `?` binds,
-//! no `RETURNING`), so the MySQL adapter can reuse these statements.
+//! no `RETURNING`, `!` as the LIKE escape (a backslash means different things
+//! in MySQL and SQLite string literals). Where they differ, [`Dialect`] says so.
 
 mod sessions;
 mod tools;
 mod users;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-/// Reversible migrations, embedded in the binary.
-pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// Reversible migrations, embedded in the binary, one set per dialect.
+pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+#[cfg(feature = "mysql")]
+pub static MYSQL_MIGRATOR: Migrator = sqlx::migrate!("./migrations/mysql");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    MySql,
+}
+
+impl Dialect {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Some(Self::MySql)
+        } else {
+            None
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct SqlStore {
-    pool: SqlitePool,
+    pool: AnyPool,
+    dialect: Dialect,
 }
 
+/// How long a request waits for a connection before it is a 503: a database
+/// that went away fails requests fast instead of hanging them.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl SqlStore {
-    /// Opens (creating if missing) the SQLite database at `url`
-    /// (`sqlite://path/to/file.db` or `sqlite::memory:`).
-    pub async fn connect_sqlite(url: &str) -> anyhow::Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool })
+    /// Connects to `url`: `sqlite://path/file.db` (created if missing),
+    /// `sqlite::memory:`, or `mysql://user:pass@host:port/db`.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of_url(url).ok_or_else(|| {
+            anyhow::anyhow!("unsupported database URL scheme (expected sqlite:// or mysql://)")
+        })?;
+        let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                let url = sqlite_url_creating(url);
+                options
+                    .max_connections(8)
+                    .min_connections(1)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the one writer; a busy
+                            // timeout turns write contention into waiting, not errors.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Dialect::MySql => {
+                options
+                    .max_connections(16)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("SET time_zone = '+00:00'").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+        };
+        Ok(Self { pool, dialect })
     }
 
     pub async fn connect_sqlite_file(path: &Path) -> anyhow::Result<Self> {
-        Self::connect_sqlite(&format!("sqlite://{}", path.display())).await
+        Self::connect(&format!("sqlite://{}", path.display())).await
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The migrations of this store's dialect.
+    pub fn migrator(&self) -> &'static Migrator {
+        match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATOR,
+            #[cfg(feature = "mysql")]
+            Dialect::MySql => &MYSQL_MIGRATOR,
+            #[cfg(not(feature = "mysql"))]
+            Dialect::MySql => &SQLITE_MIGRATOR,
+        }
+    }
+}
+
+/// `sqlite://file` opens read-write but does not create; add `mode=rwc`.
+fn sqlite_url_creating(url: &str) -> String {
+    if url.contains(":memory:") || url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
     }
 }
 
@@ -81,6 +161,38 @@ pub(crate) fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>> {
 
 pub(crate) fn parse_uuid(s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(|e| Error::internal(format!("stored uuid {s:?}: {e}")))
+}
+
+/// A text column as a `String`. MySQL sends TEXT columns as BLOB on the
+/// wire, which the `Any` driver hands over as bytes; SQLite hands over text.
+pub(crate) fn text(row: &sqlx::any::AnyRow, column: &str) -> Result<String> {
+    use sqlx::Row;
+    match row.try_get::<String, _>(column) {
+        Ok(s) => Ok(s),
+        Err(sqlx::Error::ColumnDecode { .. }) => {
+            let bytes: Vec<u8> = row.try_get(column)?;
+            String::from_utf8(bytes)
+                .map_err(|e| Error::internal(format!("column {column} is not UTF-8: {e}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn opt_text(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<String>> {
+    use sqlx::Row;
+    match row.try_get::<Option<String>, _>(column) {
+        Ok(s) => Ok(s),
+        Err(sqlx::Error::ColumnDecode { .. }) => {
+            let bytes: Option<Vec<u8>> = row.try_get(column)?;
+            bytes
+                .map(|b| {
+                    String::from_utf8(b)
+                        .map_err(|e| Error::internal(format!("column {column}: {e}")))
+                })
+                .transpose()
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The constraint a unique violation hit, when it was one.

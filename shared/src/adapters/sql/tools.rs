@@ -2,11 +2,11 @@
 //! record are written in one transaction.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
-use super::{parse_opt_ts, parse_ts, parse_uuid, ts, unique_violation, SqlStore};
+use super::{opt_text, parse_opt_ts, parse_ts, parse_uuid, text, ts, unique_violation, SqlStore};
 use crate::domain::{
     ChangeType, HistoryRecord, SemVer, Slug, Tool, ToolConfig, ToolName, ToolSnapshot, ToolStatus,
 };
@@ -16,17 +16,17 @@ use crate::ports::{HistoryStore, Page, PageRequest, ToolFilter, ToolRepo};
 const TOOL_COLUMNS: &str = "id, name, slug, description, version, config, status, tags, \
                             author_id, revision, created_at, updated_at, deleted_at";
 
-fn tool_from_row(row: &SqliteRow) -> Result<Tool> {
+fn tool_from_row(row: &AnyRow) -> Result<Tool> {
     let corrupt = |what: &str, e: String| Error::internal(format!("stored tool {what}: {e}"));
-    let config: serde_json::Value = serde_json::from_str(row.try_get::<&str, _>("config")?)
+    let config: serde_json::Value = serde_json::from_str(&text(row, "config")?)
         .map_err(|e| corrupt("config", e.to_string()))?;
-    let tags: Vec<String> = serde_json::from_str(row.try_get::<&str, _>("tags")?)
-        .map_err(|e| corrupt("tags", e.to_string()))?;
+    let tags: Vec<String> =
+        serde_json::from_str(&text(row, "tags")?).map_err(|e| corrupt("tags", e.to_string()))?;
     Ok(Tool {
         id: parse_uuid(row.try_get("id")?)?,
         name: ToolName::parse(row.try_get("name")?).map_err(|e| corrupt("name", e))?,
         slug: Slug::parse(row.try_get("slug")?).map_err(|e| corrupt("slug", e))?,
-        description: row.try_get("description")?,
+        description: opt_text(row, "description")?,
         version: SemVer::parse(row.try_get("version")?).map_err(|e| corrupt("version", e))?,
         config: ToolConfig::from_stored(config),
         status: ToolStatus::parse(row.try_get("status")?).map_err(|e| corrupt("status", e))?,
@@ -43,7 +43,7 @@ fn json_text(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::internal(format!("serialise: {e}")))
 }
 
-async fn append_history(tx: &mut Transaction<'_, Sqlite>, record: &HistoryRecord) -> Result<()> {
+async fn append_history(tx: &mut Transaction<'_, Any>, record: &HistoryRecord) -> Result<()> {
     sqlx::query(
         "INSERT INTO mcp_config_history \
          (id, tool_id, sequence, version, change_type, changed_by, changed_at, snapshot, diff) \
@@ -72,7 +72,7 @@ async fn append_history(tx: &mut Transaction<'_, Sqlite>, record: &HistoryRecord
     Ok(())
 }
 
-async fn replace_tags(tx: &mut Transaction<'_, Sqlite>, tool: &Tool) -> Result<()> {
+async fn replace_tags(tx: &mut Transaction<'_, Any>, tool: &Tool) -> Result<()> {
     sqlx::query("DELETE FROM mcp_tool_tags WHERE tool_id = ?")
         .bind(tool.id.to_string())
         .execute(&mut **tx)
@@ -87,7 +87,7 @@ async fn replace_tags(tx: &mut Transaction<'_, Sqlite>, tool: &Tool) -> Result<(
     Ok(())
 }
 
-fn push_filters<'a>(qb: &mut QueryBuilder<'a, Sqlite>, filter: &'a ToolFilter) {
+fn push_filters<'a>(qb: &mut QueryBuilder<'a, Any>, filter: &'a ToolFilter) {
     qb.push(" WHERE deleted_at IS NULL");
     if let Some(status) = filter.status {
         qb.push(" AND status = ").push_bind(status.as_str());
@@ -104,17 +104,17 @@ fn push_filters<'a>(qb: &mut QueryBuilder<'a, Sqlite>, filter: &'a ToolFilter) {
         let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
         qb.push(" AND (LOWER(name) LIKE ")
             .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE ")
+            .push(" ESCAPE '!' OR LOWER(COALESCE(description, '')) LIKE ")
             .push_bind(pattern)
-            .push(" ESCAPE '\\')");
+            .push(" ESCAPE '!')");
     }
 }
 
 fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
+        if matches!(c, '%' | '_' | '!') {
+            out.push('!');
         }
         out.push(c);
     }
@@ -216,12 +216,11 @@ impl ToolRepo for SqlStore {
     }
 
     async fn list(&self, filter: &ToolFilter, page: PageRequest) -> Result<Page<Tool>> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM mcp_tools");
+        let mut count = QueryBuilder::<Any>::new("SELECT COUNT(*) FROM mcp_tools");
         push_filters(&mut count, filter);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
 
-        let mut select =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {TOOL_COLUMNS} FROM mcp_tools"));
+        let mut select = QueryBuilder::<Any>::new(format!("SELECT {TOOL_COLUMNS} FROM mcp_tools"));
         push_filters(&mut select, filter);
         select
             .push(" ORDER BY created_at DESC, id DESC LIMIT ")
@@ -252,7 +251,7 @@ impl HistoryStore for SqlStore {
                 let corrupt =
                     |e: serde_json::Error| Error::internal(format!("stored history: {e}"));
                 let snapshot: ToolSnapshot =
-                    serde_json::from_str(row.try_get("snapshot")?).map_err(corrupt)?;
+                    serde_json::from_str(&text(row, "snapshot")?).map_err(corrupt)?;
                 let change: &str = row.try_get("change_type")?;
                 Ok(HistoryRecord {
                     id: parse_uuid(row.try_get("id")?)?,
@@ -264,7 +263,7 @@ impl HistoryStore for SqlStore {
                     changed_by: parse_uuid(row.try_get("changed_by")?)?,
                     changed_at: parse_ts(row.try_get("changed_at")?)?,
                     snapshot,
-                    diff: serde_json::from_str(row.try_get("diff")?).map_err(corrupt)?,
+                    diff: serde_json::from_str(&text(row, "diff")?).map_err(corrupt)?,
                 })
             })
             .collect()

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ const USER_COLUMNS: &str =
 const KEY_COLUMNS: &str =
     "id, user_id, name, prefix, key_hash, created_at, expires_at, last_used_at, revoked_at";
 
-fn user_from_row(row: &SqliteRow) -> Result<User> {
+fn user_from_row(row: &AnyRow) -> Result<User> {
     let role: &str = row.try_get("role")?;
     Ok(User {
         id: parse_uuid(row.try_get("id")?)?,
@@ -24,13 +24,13 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
         email: row.try_get("email")?,
         password_hash: row.try_get("password_hash")?,
         role: Role::parse(role).map_err(|e| Error::internal(format!("stored role: {e}")))?,
-        is_active: row.try_get("is_active")?,
+        is_active: row.try_get::<i64, _>("is_active")? != 0,
         created_at: parse_ts(row.try_get("created_at")?)?,
         updated_at: parse_ts(row.try_get("updated_at")?)?,
     })
 }
 
-fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
+fn key_from_row(row: &AnyRow) -> Result<ApiKey> {
     Ok(ApiKey {
         id: parse_uuid(row.try_get("id")?)?,
         user_id: parse_uuid(row.try_get("user_id")?)?,
@@ -55,7 +55,7 @@ impl UserRepo for SqlStore {
         .bind(&user.email)
         .bind(&user.password_hash)
         .bind(user.role.as_str())
-        .bind(user.is_active)
+        .bind(i64::from(user.is_active))
         .bind(ts(user.created_at))
         .bind(ts(user.updated_at))
         .execute(&self.pool)
@@ -117,7 +117,7 @@ impl UserRepo for SqlStore {
         let done =
             sqlx::query("UPDATE users SET role = ?, is_active = ?, updated_at = ? WHERE id = ?")
                 .bind(role.as_str())
-                .bind(is_active)
+                .bind(i64::from(is_active))
                 .bind(ts(Utc::now()))
                 .bind(id.to_string())
                 .execute(&self.pool)
