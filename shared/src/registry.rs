@@ -194,6 +194,15 @@ pub async fn view_json(state: &AppState, id: Uuid) -> Result<Bytes> {
     let ttl: Duration = state.settings.cache_ttl;
     if let Err(e) = state.cache.set(&key, bytes.clone(), ttl).await {
         tracing::warn!(error = %e, "cache write failed");
+        return Ok(bytes);
+    }
+    // A writer may have committed and invalidated between our database read
+    // and our cache write, leaving our older copy cached until its TTL. Writers
+    // invalidate after they commit, so one more look at the revision closes the
+    // gap: either we see their change here, or their invalidation follows ours.
+    match state.tools.find(id).await {
+        Ok(Some(now)) if now.revision == tool.revision => {}
+        _ => invalidate(state, id).await,
     }
     Ok(bytes)
 }
