@@ -87,6 +87,11 @@ pub struct Settings {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy_headers: bool,
     pub bootstrap_admin: Option<AdminBootstrap>,
+    /// `redis://…`: cache, refresh tokens and rate limits in Redis; unset = in-process.
+    pub redis_url: Option<Secret>,
+    pub redis_key_prefix: String,
+    /// Connect and per-command timeout: how fast requests fail when Redis is gone.
+    pub redis_timeout: Duration,
 }
 
 /// A configuration problem: one line, naming the variable.
@@ -367,6 +372,26 @@ impl Settings {
             login_window: Duration::from_secs(source.positive(&["LOGIN_WINDOW_SECONDS"], 300u64)?),
             trust_proxy_headers: source.bool(&["TRUST_PROXY_HEADERS"], false)?,
             bootstrap_admin,
+            redis_url: match source.first(&["REDIS_URL"]) {
+                None => None,
+                Some((_, url))
+                    if cfg!(feature = "redis")
+                        && (url.starts_with("redis://") || url.starts_with("rediss://")) =>
+                {
+                    Some(Secret::new(url))
+                }
+                Some((name, _)) => {
+                    return Err(bad(
+                        name,
+                        "a redis:// or rediss:// URL (needs the `redis` feature)",
+                    ))
+                }
+            },
+            redis_key_prefix: source
+                .first(&["REDIS_KEY_PREFIX"])
+                .map_or("mcp:", |(_, v)| v)
+                .to_owned(),
+            redis_timeout: Duration::from_millis(source.positive(&["REDIS_TIMEOUT_MS"], 1000u64)?),
             data_dir,
         })
     }

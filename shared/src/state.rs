@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::adapters::embedded::{MemoryCache, MemoryRateLimiter};
-use crate::adapters::sql::SqlStore;
+use crate::adapters::sql::{Dialect, SqlStore};
 use crate::auth::{hash_password, random_token, Authenticator, TokenKeys};
 use crate::config::{AdminBootstrap, JwtSecretSource, Secret, Settings};
 use crate::domain::{Email, Password, Role, User, Username};
@@ -52,10 +52,13 @@ impl AppState {
         };
 
         let sql = Arc::new(store);
+        let sql_name = match sql.dialect() {
+            Dialect::Sqlite => "sqlite",
+            Dialect::MySql => "mysql",
+        };
+        let mut health_checks: Vec<HealthCheck> = vec![(sql_name, sql.clone())];
+        let shared = shared_state_adapters(&settings, &sql, &mut health_checks)?;
         let users: Arc<dyn UserRepo> = sql.clone();
-        let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new(settings.cache_max_bytes));
-        let health_checks: Vec<HealthCheck> =
-            vec![("sqlite", sql.clone()), ("cache", cache.clone())];
 
         let state = Self {
             auth: Arc::new(Authenticator {
@@ -63,11 +66,11 @@ impl AppState {
                 users: users.clone(),
             }),
             tools: sql.clone(),
-            history: sql.clone(),
-            sessions: sql,
+            history: sql,
+            sessions: shared.sessions,
             users,
-            cache,
-            limiter: Arc::new(MemoryRateLimiter::default()),
+            cache: shared.cache,
+            limiter: shared.limiter,
             metrics: Arc::new(Metrics::default()),
             health_checks: Arc::new(health_checks),
             settings: Arc::new(settings),
@@ -77,6 +80,49 @@ impl AppState {
         }
         Ok(state)
     }
+}
+
+/// The ports whose state replicas must share: Redis when `REDIS_URL` is
+/// set, otherwise in-process (cache, limits) and SQL (refresh tokens).
+struct SharedStateAdapters {
+    cache: Arc<dyn Cache>,
+    sessions: Arc<dyn SessionStore>,
+    limiter: Arc<dyn RateLimiter>,
+}
+
+fn shared_state_adapters(
+    settings: &Settings,
+    sql: &Arc<SqlStore>,
+    health_checks: &mut Vec<HealthCheck>,
+) -> anyhow::Result<SharedStateAdapters> {
+    #[cfg(feature = "redis")]
+    if let Some(url) = &settings.redis_url {
+        use crate::adapters::redis::{RedisCache, RedisConn, RedisRateLimiter, RedisSessionStore};
+        let redis = Arc::new(
+            RedisConn::new(
+                url.expose(),
+                &settings.redis_key_prefix,
+                settings.redis_timeout,
+            )
+            .context("REDIS_URL")?,
+        );
+        health_checks.push(("redis", redis.clone()));
+        return Ok(SharedStateAdapters {
+            cache: Arc::new(RedisCache::new(redis.clone())),
+            sessions: Arc::new(RedisSessionStore::new(
+                redis.clone(),
+                settings.refresh_token_ttl,
+            )),
+            limiter: Arc::new(RedisRateLimiter::new(redis)),
+        });
+    }
+    let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new(settings.cache_max_bytes));
+    health_checks.push(("cache", cache.clone()));
+    Ok(SharedStateAdapters {
+        cache,
+        sessions: sql.clone(),
+        limiter: Arc::new(MemoryRateLimiter::default()),
+    })
 }
 
 /// The embedded default keeps a generated secret so tokens survive restarts.

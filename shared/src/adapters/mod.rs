@@ -2,4 +2,6 @@
 //! implementations used when nothing else is configured.
 
 pub mod embedded;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod sql;
