@@ -89,6 +89,7 @@ pub struct Settings {
     pub bootstrap_admin: Option<AdminBootstrap>,
     /// `redis://…`: cache, refresh tokens and rate limits in Redis; unset = in-process.
     pub redis_url: Option<Secret>,
+    pub rate_limits: crate::ratelimit::RateLimits,
     pub redis_key_prefix: String,
     /// Connect and per-command timeout: how fast requests fail when Redis is gone.
     pub redis_timeout: Duration,
@@ -387,6 +388,22 @@ impl Settings {
                     ))
                 }
             },
+            rate_limits: crate::ratelimit::RateLimits {
+                enabled: source.bool(&["RATE_LIMIT_ENABLED"], true)?,
+                per_window: source.positive(&["RATE_LIMIT_REQUESTS"], 1200u32)?,
+                window: Duration::from_secs(
+                    source.positive(&["RATE_LIMIT_WINDOW_SECONDS"], 60u64)?,
+                ),
+                overrides: match source.first(&["RATE_LIMIT_GROUPS"]) {
+                    None => Vec::new(),
+                    Some((name, raw)) => parse_group_limits(raw).ok_or_else(|| {
+                        bad(
+                            name,
+                            "comma-separated GROUP=LIMIT pairs such as auth=60,mcps=1200",
+                        )
+                    })?,
+                },
+            },
             redis_key_prefix: source
                 .first(&["REDIS_KEY_PREFIX"])
                 .map_or("mcp:", |(_, v)| v)
@@ -395,6 +412,19 @@ impl Settings {
             data_dir,
         })
     }
+}
+
+fn parse_group_limits(raw: &str) -> Option<Vec<(String, u32)>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (group, limit) = pair.split_once('=')?;
+            let limit = limit.trim().parse::<u32>().ok().filter(|n| *n > 0)?;
+            let group = group.trim();
+            (!group.is_empty()).then(|| (group.to_owned(), limit))
+        })
+        .collect()
 }
 
 fn parse_origins(raw: &str) -> Option<Vec<String>> {
@@ -453,6 +483,8 @@ mod tests {
             ("DATABASE_URL", "postgres://x"),
             ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
             ("MCP_BIND", "localhost"),
+            ("RATE_LIMIT_GROUPS", "auth=lots"),
+            ("REDIS_URL", "http://localhost:6379"),
         ] {
             let err = load(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{err}");

@@ -2,7 +2,7 @@
 //! each Lambda function alike — and the local HTTP server.
 //!
 //! Outermost first: request id → metrics and access log → panic guard →
-//! CORS → compression → security headers → body limit → routes. Unknown
+//! CORS (answers preflights) → rate limits → compression → security headers → body limit → routes. Unknown
 //! paths and methods get the SPEC error body too.
 
 use std::future::Future;
@@ -45,6 +45,10 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
     }
     router
         .layer(CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::middleware,
+        ))
         .layer(cors(&settings.cors_origins))
         .layer(CatchPanicLayer::custom(|_| {
             Error::internal("a request handler panicked").into_response()

@@ -13,6 +13,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod migrate;
 pub mod ports;
+pub mod ratelimit;
 pub mod registry;
 pub mod request_id;
 pub mod state;
