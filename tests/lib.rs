@@ -265,3 +265,145 @@ async fn read(resp: reqwest::Response) -> Reply {
         text,
     }
 }
+
+// ---------------------------------------------------------------------------
+// Helpers of the auth, tokens, permissions and bad-input suites.
+// ---------------------------------------------------------------------------
+
+/// Spawns the platform on an existing data directory (e.g. one the CLI has
+/// already written to). The app takes the directory over and removes it on drop.
+pub async fn spawn_app_in(data_dir: tempdir::TempDir, vars: &[(&str, &str)]) -> TestApp {
+    let mut env: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    env.entry("LOG_LEVEL".into())
+        .or_insert_with(|| "warn".into());
+    let overrides = Overrides {
+        bind: Some("127.0.0.1:0".parse().expect("addr")),
+        data_dir: Some(data_dir.0.clone()),
+    };
+    let settings = Settings::load(&Source::from_map(env), &overrides).expect("test settings load");
+    mcp_platform::telemetry::init(&settings);
+    let state = AppState::build(settings).await.expect("app state builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let app = mcp_platform::http::app(state.clone());
+    tokio::spawn(mcp_platform::http::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        state,
+        _data_dir: data_dir,
+    }
+}
+
+impl TestApp {
+    /// The data directory of this app (SQLite file, generated JWT secret).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self._data_dir.0
+    }
+
+    /// Sends a request with exactly these extra headers and an optional raw
+    /// body (sent as `application/json`), for tests about headers themselves.
+    pub async fn send_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
+    /// Registers a user without logging in (login attempts count against rate limits).
+    pub async fn register(&self, username: &str, role: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": username, "email": format!("{username}@example.com"),
+                   "password": format!("pw-{username}-long-enough"), "role": role}),
+        )
+        .await
+    }
+}
+
+/// Checks the SPEC §3 error envelope: the status, `error_code`, a `detail`,
+/// and a `request_id` equal to the `X-Request-Id` header. `context` names the
+/// request in the failure message.
+pub fn assert_error(reply: &Reply, status: u16, code: &str, context: &str) {
+    assert_eq!(
+        reply.status, status,
+        "{context}: expected status {status}, got {}: {}",
+        reply.status, reply.text
+    );
+    assert_eq!(
+        reply.body["error_code"], code,
+        "{context}: expected error_code {code}: {}",
+        reply.text
+    );
+    assert!(
+        reply.body["detail"].is_string() || reply.body["detail"].is_array(),
+        "{context}: detail must be a string or a list: {}",
+        reply.text
+    );
+    let id = reply.body["request_id"].as_str().unwrap_or_default();
+    assert!(
+        !id.is_empty(),
+        "{context}: request_id missing: {}",
+        reply.text
+    );
+    assert_eq!(
+        reply.header("x-request-id"),
+        Some(id),
+        "{context}: the X-Request-Id header must equal the body's request_id"
+    );
+}
+
+/// The `loc`s of a 422 body's field errors, each joined with `.` (`body.name`).
+pub fn error_locs(reply: &Reply) -> Vec<String> {
+    reply.body["detail"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["loc"]
+                        .as_array()
+                        .map(|parts| {
+                            parts
+                                .iter()
+                                .map(|p| p.as_str().unwrap_or("?"))
+                                .collect::<Vec<_>>()
+                                .join(".")
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `type` of the 422 field error at `loc` (`body.name`), if listed.
+pub fn error_kind(reply: &Reply, loc: &str) -> Option<String> {
+    let locs = error_locs(reply);
+    let index = locs.iter().position(|l| l == loc)?;
+    reply.body["detail"][index]["type"]
+        .as_str()
+        .map(str::to_owned)
+}
