@@ -1,0 +1,322 @@
+//! Migrations apply in order, `down` reverts one step at a time, and a
+//! failing migration leaves the schema as it was (SPEC §5 item 14).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mcp_platform::adapters::sql::{SqlStore, SQLITE_MIGRATOR};
+use mcp_platform::migrate::{down, status, up};
+use mcp_platform_tests::tempdir::TempDir;
+use sqlx::Row;
+
+/// `(type, name, sql)` of every schema object, by name.
+async fn schema(store: &SqlStore) -> Vec<(String, String, Option<String>)> {
+    sqlx::query("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+        .fetch_all(store.pool())
+        .await
+        .expect("read sqlite_master")
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("type").expect("type"),
+                row.try_get("name").expect("name"),
+                row.try_get("sql").expect("sql"),
+            )
+        })
+        .collect()
+}
+
+fn tables(schema: &[(String, String, Option<String>)]) -> Vec<&str> {
+    schema
+        .iter()
+        .filter(|(kind, _, _)| kind == "table")
+        .map(|(_, name, _)| name.as_str())
+        .collect()
+}
+
+fn versions(migrator: &sqlx::migrate::Migrator) -> Vec<i64> {
+    let mut v: Vec<i64> = migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| m.version)
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+async fn open(dir: &TempDir) -> SqlStore {
+    SqlStore::connect_sqlite_file(&dir.0.join("migrations.db"))
+        .await
+        .expect("open a SQLite file")
+}
+
+async fn applied(migrator: &sqlx::migrate::Migrator, store: &SqlStore) -> Vec<i64> {
+    status(migrator, store.pool())
+        .await
+        .expect("status")
+        .into_iter()
+        .filter(|(_, _, applied)| *applied)
+        .map(|(v, _, _)| v)
+        .collect()
+}
+
+#[tokio::test]
+async fn up_applies_all_down_reverts_one_step_at_a_time_and_up_rebuilds_the_same_schema() {
+    let dir = TempDir::new();
+    let store = open(&dir).await;
+    let all = versions(&SQLITE_MIGRATOR);
+    assert!(all.len() >= 2, "at least two migrations to step through");
+
+    let listed = status(&SQLITE_MIGRATOR, store.pool())
+        .await
+        .expect("status");
+    assert!(
+        listed.iter().all(|(_, _, applied)| !applied),
+        "a fresh database has nothing applied: {listed:?}"
+    );
+
+    let first = up(&SQLITE_MIGRATOR, store.pool()).await.expect("up");
+    assert_eq!(first, all, "up applies every migration, in order");
+    assert_eq!(
+        applied(&SQLITE_MIGRATOR, &store).await,
+        all,
+        "status shows all applied"
+    );
+    let full = schema(&store).await;
+    assert!(
+        tables(&full).contains(&"mcp_tools"),
+        "the tools table exists: {full:?}"
+    );
+
+    let again = up(&SQLITE_MIGRATOR, store.pool()).await.expect("up again");
+    assert!(again.is_empty(), "up with nothing pending applies nothing");
+
+    let newest = *all.last().expect("a newest");
+    let reverted = down(&SQLITE_MIGRATOR, store.pool(), 1).await.expect("down");
+    assert_eq!(reverted, [newest], "down reverts only the newest");
+    assert_eq!(
+        applied(&SQLITE_MIGRATOR, &store).await,
+        all[..all.len() - 1],
+        "status shows the newest pending"
+    );
+    assert!(
+        !tables(&schema(&store).await).contains(&"mcp_tools"),
+        "the newest migration's tables are gone"
+    );
+
+    let second = all[all.len() - 2];
+    let reverted = down(&SQLITE_MIGRATOR, store.pool(), 1).await.expect("down");
+    assert_eq!(reverted, [second], "down again reverts the next newest");
+    assert_eq!(
+        applied(&SQLITE_MIGRATOR, &store).await,
+        all[..all.len() - 2]
+    );
+
+    let rebuilt = up(&SQLITE_MIGRATOR, store.pool()).await.expect("up");
+    assert_eq!(
+        rebuilt,
+        all[all.len() - 2..],
+        "up applies what down reverted"
+    );
+    assert_eq!(
+        schema(&store).await,
+        full,
+        "the rebuilt schema equals the first one"
+    );
+}
+
+#[tokio::test]
+async fn down_with_nothing_applied_reverts_nothing() {
+    let dir = TempDir::new();
+    let store = open(&dir).await;
+    let reverted = down(&SQLITE_MIGRATOR, store.pool(), 1).await.expect("down");
+    assert!(reverted.is_empty(), "nothing to revert: {reverted:?}");
+}
+
+/// A directory holding copies of the real migrations plus one whose SQL
+/// creates a table and then fails.
+fn migrations_with_a_broken_one(dir: &TempDir) -> (PathBuf, i64) {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/migrations/sqlite");
+    let target = dir.0.join("migrations");
+    std::fs::create_dir_all(&target).expect("create migrations dir");
+    for entry in std::fs::read_dir(&source).expect("read shared/migrations/sqlite") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("file name");
+        std::fs::copy(&path, target.join(name)).expect("copy migration");
+    }
+    let broken = 29_991_231_000_000;
+    std::fs::write(
+        target.join(format!("{broken}_broken.up.sql")),
+        "CREATE TABLE half_done (id INTEGER PRIMARY KEY);\n\
+         CREATE INDEX ix_half_done ON half_done (id);\n\
+         INSERT INTO no_such_table (id) VALUES (1);\n",
+    )
+    .expect("write broken up");
+    std::fs::write(
+        target.join(format!("{broken}_broken.down.sql")),
+        "DROP TABLE half_done;\n",
+    )
+    .expect("write broken down");
+    (target, broken)
+}
+
+#[tokio::test]
+async fn a_failing_migration_leaves_the_schema_as_it_was_and_is_not_recorded() {
+    let dir = TempDir::new();
+    let store = open(&dir).await;
+    up(&SQLITE_MIGRATOR, store.pool())
+        .await
+        .expect("real migrations apply");
+    let before = schema(&store).await;
+
+    let (path, broken) = migrations_with_a_broken_one(&dir);
+    let migrator = sqlx::migrate::Migrator::new(path)
+        .await
+        .expect("the directory is a migration source");
+    assert_eq!(
+        versions(&migrator).last(),
+        Some(&broken),
+        "the broken migration is the newest"
+    );
+
+    let result = up(&migrator, store.pool()).await;
+    assert!(result.is_err(), "the broken migration fails: {result:?}");
+    assert_eq!(
+        schema(&store).await,
+        before,
+        "the half-created table and index were rolled back"
+    );
+    let listed = status(&migrator, store.pool()).await.expect("status");
+    let failed = listed
+        .iter()
+        .find(|(v, _, _)| *v == broken)
+        .expect("status lists the broken migration");
+    assert!(!failed.2, "the failed migration is not recorded as applied");
+    assert_eq!(
+        applied(&migrator, &store).await,
+        versions(&SQLITE_MIGRATOR),
+        "the earlier migrations stay applied"
+    );
+
+    // Still usable afterwards: the real set reports nothing pending.
+    let again = up(&SQLITE_MIGRATOR, store.pool())
+        .await
+        .expect("up after failure");
+    assert!(again.is_empty());
+}
+
+/// The `mcp-platform` binary of this build profile.
+///
+/// Cargo builds binaries only for the package under test, and this suite is a
+/// separate package, so `CARGO_BIN_EXE_mcp-platform` does not exist here. The
+/// test asks the cargo that runs it (`$CARGO`) to build the binary
+/// (`cargo build -p mcp-platform --bin mcp-platform`, a no-op when it is up to
+/// date; cargo releases its build lock before it runs tests), then finds it in
+/// the profile directory this test executable lives in
+/// (`$CARGO_TARGET_DIR/debug/deps/migrations-…` → `$CARGO_TARGET_DIR/debug/`),
+/// which is right whatever `CARGO_TARGET_DIR` is.
+fn platform_binary() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = Command::new(&cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "mcp-platform",
+            "--bin",
+            "mcp-platform",
+        ])
+        .current_dir(&workspace)
+        .status()
+        .expect("run cargo build");
+    assert!(built.success(), "cargo build -p mcp-platform failed");
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test executable lives in <target>/<profile>/deps");
+    let binary = profile_dir.join(format!("mcp-platform{}", std::env::consts::EXE_SUFFIX));
+    assert!(binary.is_file(), "{} was built", binary.display());
+    binary
+}
+
+fn migrate(binary: &Path, data_dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(binary)
+        .arg("migrate")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        // No `.env` from the repository, no database chosen by the caller's shell.
+        .current_dir(data_dir)
+        .env_remove("DATABASE_URL")
+        .env("LOG_LEVEL", "warn")
+        .output()
+        .expect("run mcp-platform");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "mcp-platform migrate {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// `(version, applied)` from the `migrate status` lines `VERSION applied|pending DESCRIPTION`.
+fn parse_status(text: &str) -> Vec<(i64, bool)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let version = words.next()?.parse().ok()?;
+            let applied = match words.next()? {
+                "applied" => true,
+                "pending" => false,
+                _ => return None,
+            };
+            Some((version, applied))
+        })
+        .collect()
+}
+
+#[test]
+fn the_migrate_commands_of_the_binary_report_apply_and_revert() {
+    let binary = platform_binary();
+    let dir = TempDir::new();
+    let data = &dir.0;
+    let all = versions(&SQLITE_MIGRATOR);
+    let newest = *all.last().expect("a newest");
+
+    let fresh = parse_status(&migrate(&binary, data, &["status"]));
+    assert_eq!(
+        fresh,
+        all.iter().map(|v| (*v, false)).collect::<Vec<_>>(),
+        "status on a fresh data dir lists every migration as pending"
+    );
+
+    let out = migrate(&binary, data, &["up"]);
+    assert!(out.contains(&format!("applied {}", all.len())), "up: {out}");
+    let status = parse_status(&migrate(&binary, data, &["status"]));
+    assert!(
+        status.iter().all(|(_, a)| *a),
+        "all applied after up: {status:?}"
+    );
+
+    let out = migrate(&binary, data, &["down"]);
+    assert!(
+        out.contains("reverted 1") && out.contains(&newest.to_string()),
+        "down reverts the newest: {out}"
+    );
+    let status = parse_status(&migrate(&binary, data, &["status"]));
+    assert_eq!(
+        status.last(),
+        Some(&(newest, false)),
+        "newest pending after down"
+    );
+    assert!(status[..status.len() - 1].iter().all(|(_, a)| *a));
+
+    let out = migrate(&binary, data, &["up"]);
+    assert!(
+        out.contains("applied 1"),
+        "up applies the reverted one: {out}"
+    );
+}
