@@ -90,6 +90,12 @@ pub struct Settings {
     /// `redis://…`: cache, refresh tokens and rate limits in Redis; unset = in-process.
     pub redis_url: Option<Secret>,
     pub rate_limits: crate::ratelimit::RateLimits,
+    /// `mongodb://…`: version history (later documents, task results) in
+    /// MongoDB; unset = the relational store.
+    pub mongodb_url: Option<Secret>,
+    /// Database name; unset = the URL's path, else `mcp_platform`.
+    pub mongodb_database: Option<String>,
+    pub mongodb_timeout: Duration,
     pub redis_key_prefix: String,
     /// Connect and per-command timeout: how fast requests fail when Redis is gone.
     pub redis_timeout: Duration,
@@ -404,6 +410,27 @@ impl Settings {
                     })?,
                 },
             },
+            mongodb_url: match source.first(&["MONGODB_URL", "MONGO_URL"]) {
+                None => None,
+                Some((_, url))
+                    if cfg!(feature = "mongodb")
+                        && (url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")) =>
+                {
+                    Some(Secret::new(url))
+                }
+                Some((name, _)) => {
+                    return Err(bad(
+                        name,
+                        "a mongodb:// or mongodb+srv:// URL (needs the `mongodb` feature)",
+                    ))
+                }
+            },
+            mongodb_database: source
+                .first(&["MONGODB_DATABASE"])
+                .map(|(_, v)| v.to_owned()),
+            mongodb_timeout: Duration::from_millis(
+                source.positive(&["MONGODB_TIMEOUT_MS"], 2000u64)?,
+            ),
             redis_key_prefix: source
                 .first(&["REDIS_KEY_PREFIX"])
                 .map_or("mcp:", |(_, v)| v)

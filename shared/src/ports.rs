@@ -71,10 +71,18 @@ pub trait ToolRepo: Send + Sync {
     async fn list(&self, filter: &ToolFilter, page: PageRequest) -> Result<Page<Tool>>;
 }
 
-/// Reads of the version history that [`ToolRepo`] writes.
+/// The most history records one listing returns (newest first).
+pub const HISTORY_LIMIT: i64 = 1000;
+
+/// Where version history is read from. [`ToolRepo`] writes each record in
+/// the SQL transaction of its change; when history lives elsewhere (MongoDB),
+/// that SQL row is an outbox entry that `registry` delivers with `append`.
 #[async_trait]
 pub trait HistoryStore: Send + Sync {
-    /// Every record of a tool, newest first.
+    /// Stores records; a record already stored (same id) is left as it is,
+    /// so delivering twice stores once.
+    async fn append(&self, records: &[HistoryRecord]) -> Result<()>;
+    /// The newest [`HISTORY_LIMIT`] records of a tool, newest first.
     async fn list(&self, tool_id: Uuid) -> Result<Vec<HistoryRecord>>;
 }
 

@@ -162,6 +162,7 @@ pub async fn create(state: &AppState, principal: &Principal, new: NewTool) -> Re
     };
     let entry = record(None, &tool, ChangeType::Create, principal.user_id, now)?;
     state.tools.insert(&tool, &entry).await?;
+    deliver_history_after_change(state).await;
     Ok(tool)
 }
 
@@ -237,6 +238,7 @@ async fn change_tool(
         match state.tools.update(&next, current.revision, &entry).await {
             Ok(()) => {
                 invalidate(state, id).await;
+                deliver_history_after_change(state).await;
                 return Ok(next);
             }
             Err(Error::Conflict { .. }) if attempt < CONCURRENT_RETRIES => attempt += 1,
@@ -300,7 +302,37 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> Result
 
 pub async fn history(state: &AppState, id: Uuid) -> Result<Vec<HistoryRecord>> {
     find(state, id).await?;
+    // Complete or nothing: records still in the outbox go out first.
+    deliver_history(state).await?;
     state.history.list(id).await
+}
+
+/// The change is committed whatever happens here: a failed delivery stays in
+/// the outbox for the next change or history read.
+async fn deliver_history_after_change(state: &AppState) {
+    if let Err(e) = deliver_history(state).await {
+        tracing::warn!(error = %e, "history delivery deferred");
+    }
+}
+
+/// Moves history records from the SQL outbox to the history store, when
+/// they live apart. At-least-once: a crash between storing and forgetting
+/// redelivers, and `append` stores a record once however often it comes.
+pub async fn deliver_history(state: &AppState) -> Result<usize> {
+    const BATCH: i64 = 500;
+    let Some(outbox) = &state.history_outbox else {
+        return Ok(0);
+    };
+    let mut delivered = 0;
+    loop {
+        let pending = outbox.pending_history(BATCH).await?;
+        if pending.is_empty() {
+            return Ok(delivered);
+        }
+        state.history.append(&pending).await?;
+        outbox.forget_history(&pending).await?;
+        delivered += pending.len();
+    }
 }
 
 pub async fn restore(

@@ -22,6 +22,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub tools: Arc<dyn ToolRepo>,
     pub history: Arc<dyn HistoryStore>,
+    /// Set when history lives outside the relational store: the SQL table
+    /// whose rows are delivered to `history` (see `registry::deliver_history`).
+    pub history_outbox: Option<Arc<SqlStore>>,
     pub users: Arc<dyn UserRepo>,
     pub sessions: Arc<dyn SessionStore>,
     pub cache: Arc<dyn Cache>,
@@ -59,14 +62,16 @@ impl AppState {
         let mut health_checks: Vec<HealthCheck> = vec![(sql_name, sql.clone())];
         let shared = shared_state_adapters(&settings, &sql, &mut health_checks)?;
         let users: Arc<dyn UserRepo> = sql.clone();
+        let (history, history_outbox) = history_store(&settings, &sql, &mut health_checks).await?;
 
         let state = Self {
             auth: Arc::new(Authenticator {
                 keys: TokenKeys::new(&secret, &settings),
                 users: users.clone(),
             }),
-            tools: sql.clone(),
-            history: sql,
+            tools: sql,
+            history,
+            history_outbox,
             sessions: shared.sessions,
             users,
             cache: shared.cache,
@@ -78,8 +83,40 @@ impl AppState {
         if let Some(admin) = &state.settings.bootstrap_admin {
             ensure_admin(&state, admin).await?;
         }
+        // Records a crash left in the outbox go out before the first request.
+        if let Err(e) = crate::registry::deliver_history(&state).await {
+            tracing::warn!(error = %e, "history outbox not delivered at start; retried on the next change");
+        }
         Ok(state)
     }
+}
+
+/// MongoDB when `MONGODB_URL` is set (the SQL history table becomes its
+/// outbox), otherwise the relational store itself.
+async fn history_store(
+    settings: &Settings,
+    sql: &Arc<SqlStore>,
+    health_checks: &mut Vec<HealthCheck>,
+) -> anyhow::Result<(Arc<dyn HistoryStore>, Option<Arc<SqlStore>>)> {
+    #[cfg(feature = "mongodb")]
+    if let Some(url) = &settings.mongodb_url {
+        let mongo = crate::adapters::mongo::MongoStore::connect(
+            url.expose(),
+            settings.mongodb_database.as_deref(),
+            settings.mongodb_timeout,
+        )
+        .await
+        .context("MONGODB_URL")?;
+        mongo
+            .ensure_indexes()
+            .await
+            .context("creating MongoDB indexes")?;
+        let mongo = Arc::new(mongo);
+        health_checks.push(("mongodb", mongo.clone()));
+        return Ok((mongo, Some(sql.clone())));
+    }
+    let _ = (settings, health_checks);
+    Ok((sql.clone(), None))
 }
 
 /// The ports whose state replicas must share: Redis when `REDIS_URL` is

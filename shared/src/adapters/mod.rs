@@ -2,6 +2,8 @@
 //! implementations used when nothing else is configured.
 
 pub mod embedded;
+#[cfg(feature = "mongodb")]
+pub mod mongo;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod sql;

@@ -11,7 +11,7 @@ use crate::domain::{
     ChangeType, HistoryRecord, SemVer, Slug, Tool, ToolConfig, ToolName, ToolSnapshot, ToolStatus,
 };
 use crate::error::{Error, Result};
-use crate::ports::{HistoryStore, Page, PageRequest, ToolFilter, ToolRepo};
+use crate::ports::{HistoryStore, Page, PageRequest, ToolFilter, ToolRepo, HISTORY_LIMIT};
 
 const TOOL_COLUMNS: &str = "id, name, slug, description, version, config, status, tags, \
                             author_id, revision, created_at, updated_at, deleted_at";
@@ -43,12 +43,13 @@ fn json_text(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::internal(format!("serialise: {e}")))
 }
 
+const HISTORY_COLUMNS: &str =
+    "id, tool_id, sequence, version, change_type, changed_by, changed_at, snapshot, diff";
+
 async fn append_history(tx: &mut Transaction<'_, Any>, record: &HistoryRecord) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO mcp_config_history \
-         (id, tool_id, sequence, version, change_type, changed_by, changed_at, snapshot, diff) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
+    sqlx::query(&format!(
+        "INSERT INTO mcp_config_history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
     .bind(record.id.to_string())
     .bind(record.tool_id.to_string())
     .bind(record.sequence)
@@ -236,36 +237,83 @@ impl ToolRepo for SqlStore {
     }
 }
 
-#[async_trait]
-impl HistoryStore for SqlStore {
-    async fn list(&self, tool_id: Uuid) -> Result<Vec<HistoryRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, tool_id, sequence, version, change_type, changed_by, changed_at, snapshot, diff \
-             FROM mcp_config_history WHERE tool_id = ? ORDER BY sequence DESC",
-        )
-        .bind(tool_id.to_string())
+fn history_from_row(row: &AnyRow) -> Result<HistoryRecord> {
+    let corrupt = |e: serde_json::Error| Error::internal(format!("stored history: {e}"));
+    let snapshot: ToolSnapshot = serde_json::from_str(&text(row, "snapshot")?).map_err(corrupt)?;
+    let change: &str = row.try_get("change_type")?;
+    Ok(HistoryRecord {
+        id: parse_uuid(row.try_get("id")?)?,
+        tool_id: parse_uuid(row.try_get("tool_id")?)?,
+        sequence: row.try_get("sequence")?,
+        version: row.try_get("version")?,
+        change_type: ChangeType::parse(change)
+            .ok_or_else(|| Error::internal(format!("stored change_type {change:?}")))?,
+        changed_by: parse_uuid(row.try_get("changed_by")?)?,
+        changed_at: parse_ts(row.try_get("changed_at")?)?,
+        snapshot,
+        diff: serde_json::from_str(&text(row, "diff")?).map_err(corrupt)?,
+    })
+}
+
+impl SqlStore {
+    /// History rows waiting to be delivered to another history store, oldest
+    /// first (the outbox side of [`HistoryStore`]).
+    pub async fn pending_history(&self, limit: i64) -> Result<Vec<HistoryRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM mcp_config_history ORDER BY changed_at, sequence LIMIT ?"
+        ))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let corrupt =
-                    |e: serde_json::Error| Error::internal(format!("stored history: {e}"));
-                let snapshot: ToolSnapshot =
-                    serde_json::from_str(&text(row, "snapshot")?).map_err(corrupt)?;
-                let change: &str = row.try_get("change_type")?;
-                Ok(HistoryRecord {
-                    id: parse_uuid(row.try_get("id")?)?,
-                    tool_id: parse_uuid(row.try_get("tool_id")?)?,
-                    sequence: row.try_get("sequence")?,
-                    version: row.try_get("version")?,
-                    change_type: ChangeType::parse(change)
-                        .ok_or_else(|| Error::internal(format!("stored change_type {change:?}")))?,
-                    changed_by: parse_uuid(row.try_get("changed_by")?)?,
-                    changed_at: parse_ts(row.try_get("changed_at")?)?,
-                    snapshot,
-                    diff: serde_json::from_str(&text(row, "diff")?).map_err(corrupt)?,
-                })
-            })
-            .collect()
+        rows.iter().map(history_from_row).collect()
+    }
+
+    /// Drops outbox rows once their records are stored elsewhere.
+    pub async fn forget_history(&self, records: &[HistoryRecord]) -> Result<()> {
+        for record in records {
+            sqlx::query("DELETE FROM mcp_config_history WHERE id = ?")
+                .bind(record.id.to_string())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl HistoryStore for SqlStore {
+    async fn append(&self, records: &[HistoryRecord]) -> Result<()> {
+        for record in records {
+            // Portable insert-if-absent (no INSERT OR IGNORE / INSERT IGNORE split).
+            sqlx::query(&format!(
+                "INSERT INTO mcp_config_history ({HISTORY_COLUMNS}) \
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? FROM (SELECT 1 AS one) AS seed \
+                 WHERE NOT EXISTS (SELECT 1 FROM mcp_config_history WHERE id = ?)"
+            ))
+            .bind(record.id.to_string())
+            .bind(record.tool_id.to_string())
+            .bind(record.sequence)
+            .bind(&record.version)
+            .bind(record.change_type.as_str())
+            .bind(record.changed_by.to_string())
+            .bind(ts(record.changed_at))
+            .bind(json_text(&record.snapshot)?)
+            .bind(json_text(&record.diff)?)
+            .bind(record.id.to_string())
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn list(&self, tool_id: Uuid) -> Result<Vec<HistoryRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM mcp_config_history WHERE tool_id = ? ORDER BY sequence DESC LIMIT ?"
+        ))
+        .bind(tool_id.to_string())
+        .bind(HISTORY_LIMIT)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(history_from_row).collect()
     }
 }
