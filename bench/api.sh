@@ -171,6 +171,7 @@ load() {
 main() {
   ensure_tools
   build
+  LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
   log "start-to-ready, $READY_RUNS runs on new data directories"
   local ready_fresh ready_restart
@@ -209,6 +210,7 @@ main() {
     echo
     echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (work tree has uncommitted changes)')"
     echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/^MemTotal:/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $(uname -sr)"
+    echo "- load average before the run: $LOAD_BEFORE (other work on the machine skews the figures)"
     echo "- $(rustc --version), $(wrk --version 2>&1 | head -n1 | awk '{print "wrk " $2}')"
     echo "- server: \`env LOG_LEVEL=warn ${BENCH_SERVER_ENV:-}${BENCH_SERVER_ENV:+ }mcp-platform serve\` (release build), embedded SQLite + in-process cache, new data directory"
     echo "- load: \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -H <auth> URL\`, same machine, loopback"
