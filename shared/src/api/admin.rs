@@ -10,9 +10,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::UserView;
-use super::extract::{parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson};
+use super::extract::{
+    both, parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson,
+};
 use super::AuthUser;
-use crate::domain::{Permission, Role};
+use crate::domain::{Email, Password, Permission, Role, Username};
 use crate::error::{Error, ErrorBody, Result};
 use crate::registry::require;
 use crate::state::{create_user, AppState};
@@ -66,9 +68,10 @@ pub struct AdminCreateUser {
 
 impl FromJson for AdminCreateUser {
     fn from_json(r: &mut FieldReader) -> Option<Self> {
-        let username = r.required("username", |v| parse::string(v).map(str::to_owned));
-        let email = r.required("email", |v| parse::string(v).map(str::to_owned));
-        let password = r.required("password", |v| parse::string(v).map(str::to_owned));
+        // Value rules here too, so one 422 lists every bad field.
+        let username = r.required("username", parse::checked(Username::parse));
+        let email = r.required("email", parse::checked(Email::parse));
+        let password = r.required("password", parse::checked(Password::parse));
         let role = r.required("role", parse::with(Role::parse));
         Some(Self {
             username: username?,
@@ -123,10 +126,11 @@ async fn update_user(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
-    ValidJson(req): ValidJson<UpdateUser>,
+    body: Result<ValidJson<UpdateUser>>,
 ) -> Result<Json<UserView>> {
     require(&principal, Permission::UsersManage)?;
-    let id = path_uuid("id", &id)?;
+    // A bad id and a bad body are reported in one 422.
+    let (id, ValidJson(req)) = both(path_uuid("id", &id), body)?;
     let user = state
         .users
         .find(id)

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::extract::{body_bytes, parse, parse_body, path_uuid, FieldReader, FromJson, ValidJson};
 use super::{AuthUser, ClientIp};
 use crate::auth::{random_token, sha256_hex, verify_password, API_KEY_PREFIX};
-use crate::domain::{ApiKey, Permission, Role, User};
+use crate::domain::{ApiKey, Email, Password, Permission, Role, User, Username};
 use crate::error::{Error, ErrorBody, Result};
 use crate::ports::{RateDecision, RefreshUse};
 use crate::registry::require;
@@ -70,10 +70,11 @@ pub struct RegisterRequest {
 
 impl FromJson for RegisterRequest {
     fn from_json(r: &mut FieldReader) -> Option<Self> {
-        // Shapes only here; the value rules live in `create_user`, shared with the CLI.
-        let username = r.required("username", |v| parse::string(v).map(str::to_owned));
-        let email = r.required("email", |v| parse::string(v).map(str::to_owned));
-        let password = r.required("password", |v| parse::string(v).map(str::to_owned));
+        // The value rules are checked here, with the shapes, so that one 422
+        // lists every bad field; `create_user` (shared with the CLI) checks them again.
+        let username = r.required("username", parse::checked(Username::parse));
+        let email = r.required("email", parse::checked(Email::parse));
+        let password = r.required("password", parse::checked(Password::parse));
         let role = r.optional("role", parse::with(Role::parse));
         Some(Self {
             username: username?,

@@ -204,6 +204,18 @@ pub mod parse {
         move |v| rule(string(v)?)
     }
 
+    /// A string that passes `rule`, kept as given, for callers that parse it
+    /// again further in (e.g. `create_user`, shared with the CLI).
+    pub fn checked<T>(
+        rule: impl Fn(&str) -> Result<T, String>,
+    ) -> impl Fn(&Value) -> Result<String, String> {
+        move |v| {
+            let s = string(v)?;
+            rule(s)?;
+            Ok(s.to_owned())
+        }
+    }
+
     pub fn boolean(v: &Value) -> Result<bool, String> {
         v.as_bool()
             .ok_or_else(|| "must be a boolean value".to_owned())
@@ -288,11 +300,13 @@ impl Paging {
     pub const MAX_PAGE_SIZE: u32 = 100;
 
     pub fn read(reader: &mut FieldReader) -> Option<Self> {
-        let page = reader.optional("page", |v| query_int(v, 1, 1_000_000))?;
-        let page_size = reader.optional("page_size", |v| query_int(v, 1, Self::MAX_PAGE_SIZE))?;
+        // Both are read before either can end this: a bad `page` must not
+        // hide a bad `page_size` from the 422.
+        let page = reader.optional("page", |v| query_int(v, 1, 1_000_000));
+        let page_size = reader.optional("page_size", |v| query_int(v, 1, Self::MAX_PAGE_SIZE));
         Some(Self {
-            page: page.unwrap_or(1),
-            page_size: page_size.unwrap_or(20),
+            page: page?.unwrap_or(1),
+            page_size: page_size?.unwrap_or(20),
         })
     }
 
@@ -315,6 +329,20 @@ fn query_int(v: &Value, min: u32, max: u32) -> Result<u32, String> {
         .ok()
         .filter(|n| (min..=max).contains(n))
         .ok_or_else(msg)
+}
+
+/// Both values, or the error: when both are 422s, one 422 listing the field
+/// errors of both (e.g. a bad path id and a bad body). Any other error (a 400
+/// or 413 body) wins over a 422, as the request could not even be read.
+pub fn both<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(Error::Validation(mut first)), Err(Error::Validation(second))) => {
+            first.extend(second);
+            Err(Error::Validation(first))
+        }
+        (Err(Error::Validation(_)), Err(e)) | (Err(e), _) | (_, Err(e)) => Err(e),
+    }
 }
 
 /// A UUID from a path segment; a malformed one is a 422 naming the segment.
