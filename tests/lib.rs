@@ -9,6 +9,8 @@ use mcp_platform::config::{Overrides, Settings, Source};
 use mcp_platform::state::AppState;
 use serde_json::{json, Value};
 
+pub mod backends;
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -16,6 +18,8 @@ pub struct TestApp {
     pub state: AppState,
     /// Kept so the data directory lives as long as the app.
     _data_dir: tempdir::TempDir,
+    /// Per-test databases and key prefixes on real servers (services mode).
+    _backends: backends::ServiceBackends,
 }
 
 /// A response, read whole.
@@ -58,37 +62,7 @@ pub mod tempdir {
 
 /// Spawns the platform with the embedded defaults plus `vars`.
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
-    let data_dir = tempdir::TempDir::new();
-    let mut env: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    env.entry("LOG_LEVEL".into())
-        .or_insert_with(|| "warn".into());
-    let overrides = Overrides {
-        bind: Some("127.0.0.1:0".parse().expect("addr")),
-        data_dir: Some(data_dir.0.clone()),
-    };
-    let settings = Settings::load(&Source::from_map(env), &overrides).expect("test settings load");
-    mcp_platform::telemetry::init(&settings);
-    let state = AppState::build(settings).await.expect("app state builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind port 0");
-    let addr = listener.local_addr().expect("local addr");
-    let app = mcp_platform::http::app(state.clone());
-    tokio::spawn(mcp_platform::http::serve(
-        listener,
-        app,
-        std::future::pending(),
-    ));
-    TestApp {
-        addr,
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        state,
-        _data_dir: data_dir,
-    }
+    spawn_app_in(tempdir::TempDir::new(), vars).await
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -273,10 +247,10 @@ async fn read(resp: reqwest::Response) -> Reply {
 /// Spawns the platform on an existing data directory (e.g. one the CLI has
 /// already written to). The app takes the directory over and removes it on drop.
 pub async fn spawn_app_in(data_dir: tempdir::TempDir, vars: &[(&str, &str)]) -> TestApp {
-    let mut env: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+    // Real servers first (services mode), then the test's own settings win.
+    let backends = backends::ServiceBackends::for_app().await;
+    let mut env: HashMap<String, String> = backends.vars.iter().cloned().collect();
+    env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     env.entry("LOG_LEVEL".into())
         .or_insert_with(|| "warn".into());
     let overrides = Overrides {
@@ -302,6 +276,7 @@ pub async fn spawn_app_in(data_dir: tempdir::TempDir, vars: &[(&str, &str)]) -> 
         client: reqwest::Client::new(),
         state,
         _data_dir: data_dir,
+        _backends: backends,
     }
 }
 

@@ -9,6 +9,9 @@ CREATE TABLE mcp_tools (
     config      TEXT         NOT NULL,
     status      VARCHAR(16)  NOT NULL,
     tags        TEXT         NOT NULL,
+    -- Name and description lowercased by the application (Unicode-aware,
+    -- unlike SQLite's LOWER), for the case-insensitive `q` filter.
+    search_text TEXT         NOT NULL,
     author_id   CHAR(36)     NOT NULL REFERENCES users (id),
     revision    BIGINT       NOT NULL,
     created_at  VARCHAR(32)  NOT NULL,

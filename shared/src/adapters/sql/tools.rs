@@ -16,6 +16,17 @@ use crate::ports::{HistoryStore, Page, PageRequest, ToolFilter, ToolRepo, HISTOR
 const TOOL_COLUMNS: &str = "id, name, slug, description, version, config, status, tags, \
                             author_id, revision, created_at, updated_at, deleted_at";
 
+/// What the `q` filter matches: name and description, lowercased with
+/// Unicode rules here because SQLite's LOWER() folds ASCII only.
+fn search_text(tool: &Tool) -> String {
+    format!(
+        "{}\n{}",
+        tool.name,
+        tool.description.as_deref().unwrap_or("")
+    )
+    .to_lowercase()
+}
+
 fn tool_from_row(row: &AnyRow) -> Result<Tool> {
     let corrupt = |what: &str, e: String| Error::internal(format!("stored tool {what}: {e}"));
     let config: serde_json::Value = serde_json::from_str(&text(row, "config")?)
@@ -103,11 +114,9 @@ fn push_filters<'a>(qb: &mut QueryBuilder<'a, Any>, filter: &'a ToolFilter) {
     }
     if let Some(q) = &filter.q {
         let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
-        qb.push(" AND (LOWER(name) LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '!' OR LOWER(COALESCE(description, '')) LIKE ")
+        qb.push(" AND search_text LIKE ")
             .push_bind(pattern)
-            .push(" ESCAPE '!')");
+            .push(" ESCAPE '!'");
     }
 }
 
@@ -127,7 +136,7 @@ impl ToolRepo for SqlStore {
     async fn insert(&self, tool: &Tool, record: &HistoryRecord) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO mcp_tools ({TOOL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO mcp_tools ({TOOL_COLUMNS}, search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(tool.id.to_string())
         .bind(tool.name.as_str())
@@ -142,6 +151,7 @@ impl ToolRepo for SqlStore {
         .bind(ts(tool.created_at))
         .bind(ts(tool.updated_at))
         .bind(tool.deleted_at.map(ts))
+        .bind(search_text(tool))
         .execute(&mut *tx)
         .await
         .map_err(|e| match unique_violation(&e) {
@@ -167,7 +177,7 @@ impl ToolRepo for SqlStore {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE mcp_tools SET name = ?, description = ?, version = ?, config = ?, status = ?, \
-             tags = ?, revision = ?, updated_at = ?, deleted_at = ? \
+             tags = ?, revision = ?, updated_at = ?, deleted_at = ?, search_text = ? \
              WHERE id = ? AND revision = ? AND deleted_at IS NULL",
         )
         .bind(tool.name.as_str())
@@ -179,6 +189,7 @@ impl ToolRepo for SqlStore {
         .bind(tool.revision)
         .bind(ts(tool.updated_at))
         .bind(tool.deleted_at.map(ts))
+        .bind(search_text(tool))
         .bind(tool.id.to_string())
         .bind(expected_revision)
         .execute(&mut *tx)
