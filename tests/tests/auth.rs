@@ -163,6 +163,32 @@ async fn registration_turned_off_by_config_is_403() {
     assert!(reply.body["required_permission"].is_string());
 }
 
+#[tokio::test]
+async fn registration_turned_off_is_403_even_for_an_invalid_body() {
+    let app = spawn_app_with(&[("ALLOW_REGISTRATION", "false")]).await;
+    let reply = app.post(REGISTER, None, json!({"username": 5})).await;
+    assert_error(
+        &reply,
+        403,
+        "FORBIDDEN",
+        "invalid body, registration disabled",
+    );
+}
+
+#[tokio::test]
+async fn usernames_are_unique_regardless_of_case() {
+    let app = spawn_app().await;
+    assert_eq!(app.register("ada", "developer").await.status, 201);
+    let reply = app
+        .post(
+            REGISTER,
+            None,
+            json!({"username": "ADA", "email": "other@example.com", "password": "long-enough-pw"}),
+        )
+        .await;
+    assert_error(&reply, 409, "CONFLICT", "username differing only in case");
+}
+
 // ---- login --------------------------------------------------------------
 
 #[tokio::test]
@@ -220,6 +246,20 @@ async fn wrong_password_and_unknown_user_get_the_same_401_body() {
         strip(&unknown.body),
         "a wrong password must be indistinguishable from an unknown user"
     );
+}
+
+#[tokio::test]
+async fn login_accepts_the_username_in_any_case() {
+    let app = spawn_app().await;
+    let ada = app.user("ada", "developer").await;
+    let reply = app
+        .post(
+            LOGIN,
+            None,
+            json!({"username": "AdA", "password": ada.password}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
 }
 
 // ---- refresh, reuse, logout ---------------------------------------------
@@ -288,6 +328,30 @@ async fn an_unknown_refresh_token_is_401() {
     let app = spawn_app().await;
     let reply = refresh(&app, "mcp_rt_never-issued").await;
     assert_error(&reply, 401, "UNAUTHORIZED", "unknown refresh token");
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_is_401() {
+    let app = spawn_app().await;
+    let ada = app.user("ada", "developer").await;
+    // Refresh tokens live days; an expired one is stored directly.
+    let token = format!("mcp_rt_expired{}", Uuid::new_v4().simple());
+    app.state
+        .sessions
+        .issue(
+            &sha256_hex(&token),
+            Uuid::new_v4(),
+            Uuid::parse_str(&ada.id).expect("user id"),
+            Utc::now() - Duration::seconds(1),
+        )
+        .await
+        .expect("token stored");
+    assert_error(
+        &refresh(&app, &token).await,
+        401,
+        "UNAUTHORIZED",
+        "expired refresh token",
+    );
 }
 
 #[tokio::test]

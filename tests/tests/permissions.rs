@@ -757,3 +757,31 @@ async fn unknown_paths_and_methods_get_the_error_envelope_whoever_asks() {
         );
     }
 }
+
+#[tokio::test]
+async fn admin_routes_refuse_non_admins_before_reading_the_body() {
+    let world = World::new().await;
+    let patch_path = format!("/api/v1/admin/users/{}", world.target_user_id);
+    for who in [Who::Viewer, Who::Owner] {
+        for (method, path) in [
+            ("POST", "/api/v1/admin/users"),
+            ("PATCH", patch_path.as_str()),
+        ] {
+            for body in [&b"{"[..], b"{}", b"[]", b"{\"role\": \"root\"}"] {
+                let reply = world
+                    .app
+                    .send_raw(method, path, Some(world.token(who)), body.to_vec())
+                    .await;
+                mcp_platform_tests::assert_error(
+                    &reply,
+                    403,
+                    "FORBIDDEN",
+                    &format!(
+                        "{method} {path} as {who:?} with {}",
+                        String::from_utf8_lossy(body)
+                    ),
+                );
+            }
+        }
+    }
+}

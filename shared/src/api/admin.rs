@@ -88,9 +88,11 @@ impl FromJson for AdminCreateUser {
 async fn admin_create_user(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
-    ValidJson(req): ValidJson<AdminCreateUser>,
+    body: Result<ValidJson<AdminCreateUser>>,
 ) -> Result<impl IntoResponse> {
+    // Permission first: a non-admin learns nothing from the body's rules.
     require(&principal, Permission::UsersManage)?;
+    let ValidJson(req) = body?;
     let user = create_user(
         state.users.as_ref(),
         &req.username,

@@ -89,13 +89,15 @@ impl FromJson for RegisterRequest {
     responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
-    ValidJson(req): ValidJson<RegisterRequest>,
+    body: Result<ValidJson<RegisterRequest>>,
 ) -> Result<impl IntoResponse> {
+    // Closed registration is a 403 whatever the body holds.
     if !state.settings.allow_registration {
         return Err(Error::Forbidden {
             required_permission: Permission::UsersManage.as_str(),
         });
     }
+    let ValidJson(req) = body?;
     let role = req.role.unwrap_or(Role::Developer);
     if role == Role::Admin {
         return Err(Error::Forbidden {
