@@ -19,7 +19,7 @@ pub struct User {
 }
 
 /// An API key as stored: only the SHA-256 of the secret is kept.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
     #[serde(skip)]
