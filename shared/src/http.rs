@@ -1,9 +1,11 @@
 //! The middleware stack every router is served with — the local host and
 //! each Lambda function alike — and the local HTTP server.
 //!
-//! Outermost first: request id → metrics and access log → panic guard →
-//! CORS (answers preflights) → rate limits → compression → security headers → body limit → routes. Unknown
-//! paths and methods get the SPEC error body too.
+//! Outermost first: request id → metrics and access log → security headers →
+//! panic guard → CORS (answers preflights) → rate limits → compression →
+//! body limit → routes. Unknown paths and methods get the SPEC error body
+//! too. Security headers sit outside everything that can answer on its own
+//! (a panic's 500, a preflight, a 429), so every response carries them.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,14 +38,7 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
     let mut router = routes
         .fallback(|| async { Error::not_found("route", "") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes));
-    for (name, value) in security_headers {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
-            name,
-            HeaderValue::from_static(value),
-        ));
-    }
-    router
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -52,7 +47,14 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
         .layer(cors(&settings.cors_origins))
         .layer(CatchPanicLayer::custom(|_| {
             Error::internal("a request handler panicked").into_response()
-        }))
+        }));
+    for (name, value) in security_headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    router
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(request_id::middleware))
         .with_state(state)
@@ -92,12 +94,31 @@ fn cors(origins: &[String]) -> CorsLayer {
         ])
 }
 
+const STANDARD_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+    Method::CONNECT,
+    Method::TRACE,
+];
+
 /// Request metrics by route template, and one access-log line per request.
 /// Only the method, template, status and latency are logged: never headers,
 /// bodies or query strings, which can hold credentials.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
+    // The method is a label too: a client-chosen one would add a series per
+    // request, so anything but the standard methods is counted as OTHER.
+    let method_label = if STANDARD_METHODS.contains(&method) {
+        method.as_str()
+    } else {
+        "OTHER"
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -107,7 +128,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let status = response.status().as_u16();
     state
         .metrics
-        .record_request(method.as_str(), &route, status, elapsed);
+        .record_request(method_label, &route, status, elapsed);
     tracing::info!(
         method = %method,
         route = %route,

@@ -205,6 +205,27 @@ async fn metrics_count_requests_by_route_template_never_by_raw_path() {
 }
 
 #[tokio::test]
+async fn metrics_do_not_grow_a_series_per_made_up_method() {
+    let app = spawn_app().await;
+    for method in ["XYZZY1", "XYZZY2", "PLUGH"] {
+        let reply = app.send(method, "/health", None, None).await;
+        assert_eq!(reply.status, 405, "{method} /health: {}", reply.text);
+    }
+    let text = app.get("/metrics", None).await.text;
+    for method in ["XYZZY1", "XYZZY2", "PLUGH"] {
+        assert!(
+            !text.contains(method),
+            "a client-chosen method ({method}) is not a label value:\n{text}"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l == r#"http_requests_total{method="OTHER",route="/health",status="405"} 3"#),
+        "unknown methods are counted together as OTHER:\n{text}"
+    );
+}
+
+#[tokio::test]
 async fn metrics_are_valid_prometheus_text() {
     let app = spawn_app().await;
     assert_eq!(app.get("/health", None).await.status, 200);
@@ -544,5 +565,100 @@ async fn a_large_list_is_gzipped_when_the_client_accepts_gzip() {
         bytes.len() < plain_len / 2,
         "compressed ({} bytes) is much smaller than plain ({plain_len} bytes)",
         bytes.len()
+    );
+}
+
+/// A handler that panics with something secret in its message.
+async fn explode() -> &'static str {
+    let secret = String::from("db-password-hunter2");
+    panic!("handler exploded near {secret}")
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_500_json_error_with_the_shared_headers_and_no_internals() {
+    let app = spawn_app().await;
+    let routes = axum::Router::new().route("/boom", axum::routing::get(explode));
+    let router = mcp_platform::http::stack(routes, app.state.clone());
+    let request = http::Request::builder()
+        .uri("/boom")
+        .header("x-request-id", "panic-probe-1")
+        .body(String::new())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(router, request)
+        .await
+        .expect("infallible");
+    assert_eq!(response.status().as_u16(), 500);
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+        Some("panic-probe-1"),
+        "a panic's response carries the request id"
+    );
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(
+            headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{name} on a panic's 500"
+        );
+    }
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    let body: Value = serde_json::from_str(&text).expect("a JSON error body");
+    assert_eq!(body["error_code"], "INTERNAL_ERROR");
+    assert_eq!(body["request_id"], "panic-probe-1");
+    assert!(
+        !text.contains("hunter2") && !text.contains("exploded"),
+        "no internals in a 500 body: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_cors_preflight_carries_the_security_headers_too() {
+    let app = spawn_app_with(&[("CORS_ORIGINS", "https://app.example.com")]).await;
+    let reply = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/mcps"))
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert!(
+        reply.status().is_success(),
+        "preflight answered: {}",
+        reply.status()
+    );
+    let headers = reply.headers();
+    assert_eq!(
+        headers
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://app.example.com"),
+        "the allowed origin is echoed"
+    );
+    assert!(
+        headers.contains_key("x-request-id"),
+        "preflight carries X-Request-Id"
+    );
+    assert_eq!(
+        headers
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff"),
+        "preflight carries the security headers"
     );
 }

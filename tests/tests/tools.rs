@@ -937,3 +937,81 @@ async fn a_read_racing_an_update_leaves_no_stale_copy_in_the_cache() {
         "a read that raced the update must not leave its older copy in the cache"
     );
 }
+
+// ---------------------------------------------------------------- concurrency
+
+#[tokio::test]
+async fn concurrent_updates_each_append_exactly_one_history_record() {
+    let app = Arc::new(spawn_app().await);
+    let dev = app.user("dev1", "developer").await;
+    let id = id_of(&app.create_tool(&dev.access_token, "weather").await);
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (app, token, id) = (app.clone(), dev.access_token.clone(), id.clone());
+        writers.spawn(async move {
+            app.patch(
+                &format!("/api/v1/mcps/{id}"),
+                Some(&token),
+                json!({"name": format!("Writer {i}")}),
+            )
+            .await
+        });
+    }
+    let mut succeeded = 0;
+    while let Some(reply) = writers.join_next().await {
+        let reply = reply.expect("writer task");
+        assert!(
+            matches!(reply.status, 200 | 409),
+            "a concurrent update either wins or is told to retry: {}",
+            reply.text
+        );
+        succeeded += usize::from(reply.status == 200);
+    }
+    assert!(succeeded >= 1, "at least one concurrent update succeeds");
+    let versions = history(&app, &dev.access_token, &id).await;
+    assert_eq!(
+        versions.len(),
+        succeeded + 1,
+        "one record per successful update, plus the create"
+    );
+    let sequences: Vec<i64> = versions
+        .iter()
+        .map(|v| v["sequence"].as_i64().expect("sequence"))
+        .collect();
+    let expected: Vec<i64> = (1..=i64::try_from(succeeded + 1).expect("small"))
+        .rev()
+        .collect();
+    assert_eq!(sequences, expected, "sequences are gapless, newest first");
+    let current = app
+        .get(&format!("/api/v1/mcps/{id}"), Some(&dev.access_token))
+        .await;
+    assert_eq!(
+        current.body["name"], versions[0]["snapshot"]["name"],
+        "the tool is what its newest record says"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_creates_of_one_slug_make_exactly_one_tool() {
+    let app = Arc::new(spawn_app().await);
+    let dev = app.user("dev1", "developer").await;
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (app, token) = (app.clone(), dev.access_token.clone());
+        writers.spawn(async move {
+            app.post("/api/v1/mcps", Some(&token), tool_body("same"))
+                .await
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(reply) = writers.join_next().await {
+        let reply = reply.expect("writer task");
+        statuses.push(reply.status);
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [201, 409, 409, 409, 409, 409],
+        "one create wins, the rest are 409, none is 500"
+    );
+}
