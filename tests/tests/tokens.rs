@@ -412,6 +412,24 @@ async fn a_401_is_the_error_envelope() {
 }
 
 #[tokio::test]
+async fn a_401_names_the_bearer_scheme_in_www_authenticate() {
+    let app = spawn_app().await;
+    for (name, headers) in [
+        ("no credentials", vec![]),
+        ("bad token", vec![("Authorization", "Bearer nope")]),
+        ("bad API key", vec![("X-API-Key", "mcp_live_nope")]),
+    ] {
+        let reply = app.send_with_headers("GET", ME, &headers, None).await;
+        assert_error(&reply, 401, "UNAUTHORIZED", name);
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some("Bearer"),
+            "{name}: a 401 carries WWW-Authenticate"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_token_of_one_installation_is_refused_by_another() {
     let first = spawn_app().await;
     let second = spawn_app().await;
