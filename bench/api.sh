@@ -6,7 +6,10 @@
 #      GET /api/v1/mcps?page_size=20 (25 tools exist) under wrk, 16 connections.
 #
 # The server and wrk run on the same machine, on loopback only.
-# The server runs with LOG_LEVEL=warn (no access log line per request).
+# The server runs with LOG_LEVEL=warn (no access log line per request) and
+# RATE_LIMIT_REQUESTS=1000000000: the per-user rate limiter stays in the
+# request path but never refuses (its default, 1200 a minute, would turn the
+# load into 429s).
 #
 # Usage: bench/api.sh            (from anywhere in the repository)
 # Knobs: BENCH_DURATION (default 15s), BENCH_THREADS (wrk threads, default 1),
@@ -85,7 +88,7 @@ start_server() {
   PORT=$(free_port)
   BASE="http://127.0.0.1:$PORT"
   # shellcheck disable=SC2086 # BENCH_SERVER_ENV is a list of words on purpose
-  env LOG_LEVEL=warn ${BENCH_SERVER_ENV:-} "$BIN" serve --bind "127.0.0.1:$PORT" --data-dir "$WORK/data" \
+  env LOG_LEVEL=warn RATE_LIMIT_REQUESTS=1000000000 ${BENCH_SERVER_ENV:-} "$BIN" serve --bind "127.0.0.1:$PORT" --data-dir "$WORK/data" \
     >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   local deadline=$((SECONDS + 30))
@@ -212,7 +215,7 @@ main() {
     echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/^MemTotal:/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $(uname -sr)"
     echo "- load average before the run: $LOAD_BEFORE (other work on the machine skews the figures)"
     echo "- $(rustc --version), $(wrk --version 2>&1 | head -n1 | awk '{print "wrk " $2}')"
-    echo "- server: \`env LOG_LEVEL=warn ${BENCH_SERVER_ENV:-}${BENCH_SERVER_ENV:+ }mcp-platform serve\` (release build), embedded SQLite + in-process cache, new data directory"
+    echo "- server: \`env LOG_LEVEL=warn RATE_LIMIT_REQUESTS=1000000000 ${BENCH_SERVER_ENV:-}${BENCH_SERVER_ENV:+ }mcp-platform serve\` (release build), embedded SQLite + in-process cache, new data directory"
     echo "- load: \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -H <auth> URL\`, same machine, loopback"
     echo
     echo "## Start-to-ready (exec -> first 200 on /ready)"
