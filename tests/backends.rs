@@ -294,3 +294,15 @@ mod tests {
         );
     }
 }
+
+/// A text column of a row read through sqlx's `Any` driver (MySQL hands
+/// some text over as bytes).
+pub fn text_column(row: &sqlx::any::AnyRow, column: &str) -> String {
+    use sqlx::Row;
+    row.try_get::<String, _>(column)
+        .or_else(|_| {
+            row.try_get::<Vec<u8>, _>(column)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        })
+        .unwrap_or_else(|e| panic!("column {column}: {e}"))
+}

@@ -320,3 +320,75 @@ fn the_migrate_commands_of_the_binary_report_apply_and_revert() {
         "up applies the reverted one: {out}"
     );
 }
+
+// ------------------------------------------------------------ MySQL
+
+/// Tables, columns and indexes of the current MySQL database, in order.
+async fn mysql_schema(store: &SqlStore) -> Vec<String> {
+    let columns = sqlx::query(
+        "SELECT CONCAT(table_name, '.', column_name, ' ', column_type, ' ', is_nullable) AS d \
+         FROM information_schema.columns WHERE table_schema = DATABASE() \
+         AND table_name <> '_sqlx_migrations' ORDER BY table_name, ordinal_position",
+    );
+    let indexes = sqlx::query(
+        "SELECT CONCAT(table_name, ' index ', index_name, ' ', non_unique, ' ', seq_in_index, ' ', column_name) AS d \
+         FROM information_schema.statistics WHERE table_schema = DATABASE() \
+         AND table_name <> '_sqlx_migrations' ORDER BY table_name, index_name, seq_in_index",
+    );
+    let mut out = Vec::new();
+    for query in [columns, indexes] {
+        for row in query
+            .fetch_all(store.pool())
+            .await
+            .expect("read information_schema")
+        {
+            out.push(mcp_platform_tests::backends::text_column(&row, "d"));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn on_mysql_up_down_up_leaves_the_same_schema() {
+    let Some(server) = mcp_platform_tests::backends::mysql_url() else {
+        eprintln!(
+            "MCP_TEST_MYSQL_URL is not set: the MySQL migration round trip needs a MySQL server"
+        );
+        return;
+    };
+    let db = mcp_platform_tests::backends::MysqlDatabase::create(&server).await;
+    let store = SqlStore::connect(&db.url).await.expect("mysql connects");
+    let migrator = store.migrator();
+    let all = versions(migrator);
+
+    assert_eq!(
+        up(migrator, store.pool()).await.expect("up"),
+        all,
+        "up applies every migration"
+    );
+    let first = mysql_schema(&store).await;
+    assert!(
+        first.iter().any(|d| d.starts_with("mcp_tools.slug")),
+        "the tools table exists: {first:?}"
+    );
+
+    let reverted = down(migrator, store.pool(), all.len())
+        .await
+        .expect("down all");
+    assert_eq!(reverted.len(), all.len(), "down reverts every migration");
+    assert!(
+        mysql_schema(&store).await.is_empty(),
+        "nothing is left after reverting everything"
+    );
+    assert!(
+        applied(migrator, &store).await.is_empty(),
+        "status shows nothing applied"
+    );
+
+    up(migrator, store.pool()).await.expect("up again");
+    assert_eq!(
+        mysql_schema(&store).await,
+        first,
+        "up, down, up leaves the same schema"
+    );
+}
