@@ -1037,7 +1037,7 @@ fn platform_binary() -> PathBuf {
 
 /// Runs `mcp-platform admin create-user … --password-stdin` in a clean
 /// environment (no inherited SECRET_KEY/DATABASE_URL, no `.env` in its
-/// working directory) against `data_dir`.
+/// working directory) against `data_dir`: the embedded SQLite file there.
 fn cli_create_user(
     data_dir: &std::path::Path,
     args: &[&str],
@@ -1092,7 +1092,10 @@ async fn the_cli_creates_an_admin_who_can_log_in_to_the_platform() {
         "the CLI must not print the password"
     );
 
-    let app = spawn_app_in(dir, &[]).await;
+    // The CLI used the embedded SQLite file of its data directory; the app
+    // must read that same file even when the suite runs on real servers.
+    let database_url = format!("sqlite://{}", dir.0.join("mcp-platform.db").display());
+    let app = spawn_app_in(dir, &[("DATABASE_URL", &database_url)]).await;
     let root = app.login("root", "a-root-password-from-stdin").await;
     let me = app.get(ME, Some(&root.access_token)).await;
     assert_eq!(me.body["role"], "admin", "{}", me.text);
