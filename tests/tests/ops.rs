@@ -333,11 +333,70 @@ async fn the_openapi_document_is_openapi_3_1_and_lists_exactly_the_served_routes
         unknown.is_empty(),
         "documented but missing from this test's ROUTES (add them): {unknown:?}"
     );
+    let mut operation_ids = BTreeSet::new();
     for (method, path) in &documented {
         let op = &doc["paths"][path][method.to_lowercase()];
         assert!(
             op["responses"].as_object().is_some_and(|r| !r.is_empty()),
             "{method} {path} documents its responses"
+        );
+        if let Some(id) = op["operationId"].as_str() {
+            assert!(
+                operation_ids.insert(id.to_owned()),
+                "operationId {id} is unique"
+            );
+        }
+        let in_path: BTreeSet<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        let declared: BTreeSet<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "path")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(
+            declared, in_path,
+            "{method} {path} declares its path parameters"
+        );
+    }
+}
+
+/// Every `$ref` string anywhere in `value`.
+fn refs(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => {
+                        out.insert(r.clone());
+                    }
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_schema_reference_in_the_openapi_document_resolves() {
+    let app = spawn_app().await;
+    let doc: Value = serde_json::from_str(&app.get("/api/openapi.json", None).await.text)
+        .expect("the document is valid JSON");
+    let mut found = BTreeSet::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty(), "the document uses component schemas");
+    for r in &found {
+        let pointer = r
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("local reference: {r}"));
+        assert!(
+            doc.pointer(pointer).is_some(),
+            "{r} resolves to a component"
         );
     }
 }

@@ -230,3 +230,77 @@ proptest! {
         })?;
     }
 }
+
+/// A change in a mixed sequence: an update, or a restore of the version the
+/// tool had after change number `index % changes so far` (0 is the create).
+#[derive(Debug, Clone)]
+enum Change {
+    Update(Update),
+    Restore(usize),
+}
+
+fn change_strategy() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        3 => update_strategy().prop_map(Change::Update),
+        1 => any::<usize>().prop_map(Change::Restore),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    #[test]
+    fn updates_mixed_with_restores_keep_one_record_each_and_replayable_diffs(
+        changes in proptest::collection::vec(change_strategy(), 1..8),
+    ) {
+        runtime().block_on(async {
+            let app = spawn_app().await;
+            let dev = app.user("restorer", "developer").await;
+            let t = &dev.access_token;
+            let mut current = app.create_tool(t, "versioned").await;
+            let id = current["id"].as_str().expect("id").to_owned();
+            // The version after each change, oldest first.
+            let mut versions_seen = vec![current["version"].as_str().expect("version").to_owned()];
+            let mut expected_kinds = vec!["create"];
+            for (i, change) in changes.iter().enumerate() {
+                let reply = match change {
+                    Change::Update(update) => {
+                        expected_kinds.push("update");
+                        let body = patch_body(i, update, &current);
+                        app.patch(&format!("/api/v1/mcps/{id}"), Some(t), body).await
+                    }
+                    Change::Restore(index) => {
+                        expected_kinds.push("restore");
+                        let version = versions_seen[index % versions_seen.len()].clone();
+                        app.post(&format!("/api/v1/mcps/{id}/history/{version}/restore"), Some(t), json!({})).await
+                    }
+                };
+                prop_assert_eq!(reply.status, 200, "change {} {:?}: {}", i, change, reply.text);
+                current = reply.body;
+                versions_seen.push(current["version"].as_str().expect("version").to_owned());
+            }
+
+            let reply = app.get(&format!("/api/v1/mcps/{id}/history"), Some(t)).await;
+            prop_assert_eq!(reply.status, 200, "history: {}", reply.text);
+            let records = reply.body["versions"].as_array().cloned().unwrap_or_default();
+            let kinds: Vec<&str> = records
+                .iter()
+                .rev()
+                .map(|v| v["change_type"].as_str().unwrap_or(""))
+                .collect();
+            prop_assert_eq!(kinds, expected_kinds, "one record per change, oldest first here");
+            let mut previous = json!({});
+            for (age, record) in records.iter().rev().enumerate() {
+                let diff: json_patch::Patch = serde_json::from_value(record["diff"].clone())
+                    .map_err(|e| TestCaseError::fail(format!("record {age}: diff is not RFC 6902: {e}")))?;
+                json_patch::patch(&mut previous, &diff)
+                    .map_err(|e| TestCaseError::fail(format!("record {age}: diff does not apply: {e}")))?;
+                prop_assert_eq!(&previous, &record["snapshot"], "record {} replays to its snapshot", age);
+            }
+            for field in ["name", "description", "version", "config", "tags", "status"] {
+                prop_assert_eq!(&previous[field], &current[field], "the newest snapshot is the current {}", field);
+            }
+            Ok(())
+        })?;
+    }
+}
