@@ -15,6 +15,7 @@
 # Knobs: BENCH_DURATION (default 15s), BENCH_THREADS (wrk threads, default 1),
 #        BENCH_CONNECTIONS (default 16), BENCH_READY_RUNS (default 9),
 #        BENCH_REPORT (default bench/results/api-<UTC time>.md),
+#        BENCH_BIN (a built mcp-platform binary to measure instead of building),
 #        BENCH_SERVER_ENV (extra VAR=VALUE words for the server's environment,
 #        e.g. "MALLOC_MMAP_THRESHOLD_=1048576").
 set -euo pipefail
@@ -60,6 +61,11 @@ free_port() {
 # --- build ----------------------------------------------------------------
 
 build() {
+  if [ -n "${BENCH_BIN:-}" ]; then
+    BIN=$BENCH_BIN
+    [ -x "$BIN" ] || die "BENCH_BIN=$BIN is not an executable"
+    return
+  fi
   log "building release (CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-<cargo default>})"
   cargo build --release --locked -p mcp-platform >&2
   local target_dir
