@@ -11,7 +11,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::{Overrides, Settings, Source};
+use crate::config::{ConfigError, JwtSecretSource, Overrides, Settings, Source};
 use crate::state::AppState;
 
 pub use lambda_http::Error as LambdaError;
@@ -19,7 +19,25 @@ pub use lambda_http::Error as LambdaError;
 /// Built once per cold start: settings from the environment (no `.env`
 /// in Lambda), then every adapter.
 pub async fn bootstrap() -> Result<AppState, LambdaError> {
-    let settings = Settings::load(&Source::from_env(), &Overrides::default())?;
+    bootstrap_from(&Source::from_env()).await
+}
+
+/// [`bootstrap`] from the given variables.
+///
+/// The embedded default's generated signing secret is refused here: it lives
+/// in one instance's `/tmp`, so `api-mcps` would reject every token `api-auth`
+/// issued (and each cold start would log everyone out). Every function must
+/// be given the same `SECRET_KEY`.
+pub async fn bootstrap_from(source: &Source) -> Result<AppState, LambdaError> {
+    let settings = Settings::load(source, &Overrides::default())?;
+    if matches!(settings.jwt_secret, JwtSecretSource::File(_)) {
+        return Err(ConfigError {
+            variable: "SECRET_KEY".into(),
+            expected: "required in AWS Lambda (at least 32 bytes, the same for every function)"
+                .into(),
+        }
+        .into());
+    }
     crate::telemetry::init(&settings);
     Ok(AppState::build(settings).await?)
 }

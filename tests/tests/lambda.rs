@@ -446,3 +446,50 @@ async fn a_named_stage_is_not_part_of_the_route() {
     );
     assert_eq!(staged.body["id"], l_side.tool_id.as_str());
 }
+
+/// Functions are separate processes: a secret each generated for itself
+/// would make one function reject the tokens another issued.
+#[tokio::test]
+async fn a_function_refuses_to_start_without_a_shared_signing_secret() {
+    let dir = mcp_platform_tests::tempdir::TempDir::new();
+    let data_dir = dir.0.to_string_lossy().into_owned();
+    let source = mcp_platform::config::Source::from_map([("MCP_DATA_DIR", data_dir.as_str())]);
+    let refused = mcp_platform::lambda::bootstrap_from(&source).await;
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("SECRET_KEY"),
+        "the cold start stops naming SECRET_KEY, got {message:?}"
+    );
+
+    let secret = "a-shared-secret-of-at-least-32-bytes!";
+    let source = mcp_platform::config::Source::from_map([
+        ("MCP_DATA_DIR", data_dir.as_str()),
+        ("SECRET_KEY", secret),
+    ]);
+    let auth = mcp_platform::lambda::bootstrap_from(&source)
+        .await
+        .expect("api-auth starts with SECRET_KEY");
+    let mcps = mcp_platform::lambda::bootstrap_from(&source)
+        .await
+        .expect("api-mcps starts with SECRET_KEY");
+
+    // A token api-auth issues is accepted by api-mcps.
+    let register = via_lambda(&auth, &fixture("register.json", &[])).await;
+    assert_eq!(register.status, 201, "{}", register.text);
+    let login = via_lambda(&auth, &fixture("login.json", &[])).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let token = login.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let list = via_lambda(
+        &mcps,
+        &fixture("list-tools.json", &[("access_token", &token)]),
+    )
+    .await;
+    assert_eq!(
+        list.status, 200,
+        "api-mcps accepts api-auth's token: {}",
+        list.text
+    );
+}
