@@ -30,6 +30,9 @@ use crate::ports::UserRepo;
 
 pub const API_KEY_PREFIX: &str = "mcp_live_";
 
+/// How often an API key's `last_used_at` is rewritten, at most.
+const LAST_USED_RESOLUTION_SECS: i64 = 60;
+
 fn argon2() -> Argon2<'static> {
     // OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
     let params = Params::new(19_456, 2, 1, None).unwrap_or_default();
@@ -176,12 +179,27 @@ impl Authenticator {
         if stored.revoked_at.is_some() || stored.expires_at.is_some_and(|at| at <= now) {
             return Err(REFUSED);
         }
-        match self.users.find(stored.user_id).await? {
-            Some(user) if user.is_active => Ok(Principal {
+        let principal = match self.users.find(stored.user_id).await? {
+            Some(user) if user.is_active => Principal {
                 user_id: user.id,
                 role: user.role,
-            }),
-            _ => Err(REFUSED),
+            },
+            _ => return Err(REFUSED),
+        };
+        // Minute resolution is enough to tell used keys from stale ones, and
+        // keeps a busy key from turning every request into a write.
+        let stale = stored
+            .last_used_at
+            .is_none_or(|last| now - last >= chrono::Duration::seconds(LAST_USED_RESOLUTION_SECS));
+        if stale {
+            if let Err(e) = self
+                .users
+                .touch_api_key(stored.id, crate::domain::now())
+                .await
+            {
+                tracing::warn!(error = %e, "recording API key use failed");
+            }
         }
+        Ok(principal)
     }
 }

@@ -99,6 +99,8 @@ pub trait UserRepo: Send + Sync {
     /// Keys of one user, newest first, revoked ones included.
     async fn list_api_keys(&self, user_id: Uuid) -> Result<Vec<ApiKey>>;
     async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    /// Records that a key was used at `at`.
+    async fn touch_api_key(&self, key_id: Uuid, at: DateTime<Utc>) -> Result<()>;
     /// Revokes one of the user's keys; `false` when there is no such live key.
     async fn revoke_api_key(&self, user_id: Uuid, key_id: Uuid, at: DateTime<Utc>) -> Result<bool>;
 }

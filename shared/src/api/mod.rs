@@ -100,7 +100,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For`
+/// The client's address: the socket peer, or the last `X-Forwarded-For`
 /// hop when `TRUST_PROXY_HEADERS` says a proxy in front sets it.
 pub struct ClientIp(pub Option<IpAddr>);
 
@@ -123,10 +123,12 @@ pub fn client_ip(
     trust_proxy_headers: bool,
 ) -> Option<IpAddr> {
     if trust_proxy_headers {
+        // The trusted proxy appends the address it saw; everything before
+        // that hop was written by the client and proves nothing.
         let forwarded = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .and_then(|ip| ip.trim().parse().ok());
         if forwarded.is_some() {
             return forwarded;

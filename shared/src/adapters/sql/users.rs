@@ -166,6 +166,15 @@ impl UserRepo for SqlStore {
         row.as_ref().map(key_from_row).transpose()
     }
 
+    async fn touch_api_key(&self, key_id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+            .bind(ts(at))
+            .bind(key_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn revoke_api_key(&self, user_id: Uuid, key_id: Uuid, at: DateTime<Utc>) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
