@@ -79,6 +79,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub allow_registration: bool,
     pub public_url: String,
+    /// `CACHE_ENABLED=false` reads every tool from the database (benchmarks, debugging).
+    pub cache_enabled: bool,
     pub cache_ttl: Duration,
     pub cache_max_bytes: u64,
     pub login_max_attempts_per_account: u32,
@@ -371,6 +373,7 @@ impl Settings {
             max_body_bytes: source.positive(&["MAX_BODY_BYTES"], 1_048_576usize)?,
             allow_registration: source.bool(&["ALLOW_REGISTRATION"], true)?,
             public_url,
+            cache_enabled: source.bool(&["CACHE_ENABLED"], true)?,
             cache_ttl: Duration::from_secs(source.positive(&["CACHE_TTL_SECONDS"], 300u64)?),
             cache_max_bytes: source.positive(&["CACHE_MAX_BYTES"], 64 * 1024 * 1024u64)?,
             login_max_attempts_per_account: source

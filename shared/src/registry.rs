@@ -178,6 +178,9 @@ pub async fn find(state: &AppState, id: Uuid) -> Result<Tool> {
 /// The JSON of a tool's [`ToolView`], from the cache when it is there.
 /// Cache failures are logged and bypassed: the database is the truth.
 pub async fn view_json(state: &AppState, id: Uuid) -> Result<Bytes> {
+    if !state.settings.cache_enabled {
+        return encode_view(&find(state, id).await?);
+    }
     let key = cache_key(id);
     match state.cache.get(&key).await {
         Ok(Some(bytes)) => {
@@ -188,10 +191,7 @@ pub async fn view_json(state: &AppState, id: Uuid) -> Result<Bytes> {
         Err(e) => tracing::warn!(error = %e, "cache read failed; reading the database"),
     }
     let tool = find(state, id).await?;
-    let bytes = Bytes::from(
-        serde_json::to_vec(&ToolView::from(&tool))
-            .map_err(|e| Error::internal(format!("encode tool: {e}")))?,
-    );
+    let bytes = encode_view(&tool)?;
     let ttl: Duration = state.settings.cache_ttl;
     if let Err(e) = state.cache.set(&key, bytes.clone(), ttl).await {
         tracing::warn!(error = %e, "cache write failed");
@@ -206,6 +206,12 @@ pub async fn view_json(state: &AppState, id: Uuid) -> Result<Bytes> {
         _ => invalidate(state, id).await,
     }
     Ok(bytes)
+}
+
+fn encode_view(tool: &Tool) -> Result<Bytes> {
+    serde_json::to_vec(&ToolView::from(tool))
+        .map(Bytes::from)
+        .map_err(|e| Error::internal(format!("encode tool: {e}")))
 }
 
 async fn invalidate(state: &AppState, id: Uuid) {
