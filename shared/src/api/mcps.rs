@@ -144,7 +144,14 @@ async fn list_tools(
         parse::with(|s| Uuid::parse_str(s).map_err(|_| "must be a UUID".to_owned())),
     );
     let tag = query.optional("tag", parse::with(parse::tag));
-    let q = query.optional("q", parse::bounded_string(200));
+    let q = query.optional("q", |v| {
+        let q = parse::bounded_string(200)(v)?;
+        // Name and description are searched as one text joined by a newline.
+        if q.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(q)
+    });
     query.finish()?;
     let (Some(paging), Some(status), Some(author_id), Some(tag), Some(q)) =
         (paging, status, author_id, tag, q)
