@@ -230,6 +230,9 @@ async fn change_tool(
     change_type: ChangeType,
     change: impl Fn(&Tool) -> Result<Option<Tool>>,
 ) -> Result<Tool> {
+    // Refuse read-only callers before looking anything up: a viewer learns
+    // nothing about which ids exist from a write.
+    require(principal, Permission::ToolsWrite)?;
     let mut attempt = 0;
     loop {
         let current = find(state, id).await?;
@@ -347,6 +350,7 @@ pub async fn restore(
     id: Uuid,
     version: SemVer,
 ) -> Result<Tool> {
+    require(principal, Permission::ToolsWrite)?;
     let wanted = version.to_string();
     let records = history(state, id).await?;
     let source = records

@@ -11,7 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson};
+use super::extract::{
+    both, parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson,
+};
 use super::AuthUser;
 use crate::domain::{
     HistoryRecord, Permission, Principal, SemVer, Slug, ToolConfig, ToolName, ToolStatus,
@@ -102,8 +104,11 @@ fn json_response(status: StatusCode, bytes: bytes::Bytes) -> Response {
 async fn create_tool(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
-    ValidJson(req): ValidJson<CreateToolRequest>,
+    body: Result<ValidJson<CreateToolRequest>>,
 ) -> Result<impl IntoResponse> {
+    // Who may write is answered before what they wrote is judged.
+    require(&principal, Permission::ToolsWrite)?;
+    let ValidJson(req) = body?;
     let new = NewTool {
         name: req.name,
         slug: req.slug,
@@ -213,9 +218,11 @@ async fn update_tool(
     state: AppState,
     principal: Principal,
     id: String,
-    patch: ToolPatch,
+    body: Result<ValidJson<ToolPatch>>,
 ) -> Result<Json<ToolView>> {
-    let id = path_uuid("id", &id)?;
+    require(&principal, Permission::ToolsWrite)?;
+    // A bad id and a bad body are reported in one 422.
+    let (id, ValidJson(patch)) = both(path_uuid("id", &id), body)?;
     let tool = registry::update(&state, &principal, id, patch).await?;
     Ok(Json(ToolView::from(&tool)))
 }
@@ -228,9 +235,9 @@ async fn put_tool(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
-    ValidJson(patch): ValidJson<ToolPatch>,
+    body: Result<ValidJson<ToolPatch>>,
 ) -> Result<Json<ToolView>> {
-    update_tool(state, principal, id, patch).await
+    update_tool(state, principal, id, body).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/mcps/{id}", tag = "mcps", params(("id" = Uuid, Path)), request_body = ToolPatch,
@@ -240,9 +247,9 @@ async fn patch_tool(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
-    ValidJson(patch): ValidJson<ToolPatch>,
+    body: Result<ValidJson<ToolPatch>>,
 ) -> Result<Json<ToolView>> {
-    update_tool(state, principal, id, patch).await
+    update_tool(state, principal, id, body).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/mcps/{id}", tag = "mcps", params(("id" = Uuid, Path)),
