@@ -482,7 +482,11 @@ async fn user_repo_contract(name: &str, users: &dyn UserRepo) {
         "{name}"
     );
     users.touch_api_key(k2.id, now).await.expect("touch");
-    let used = users.find_api_key_by_hash(&k2.key_hash).await.expect("find").expect("kept");
+    let used = users
+        .find_api_key_by_hash(&k2.key_hash)
+        .await
+        .expect("find")
+        .expect("kept");
     assert_eq!(used.last_used_at, Some(now), "{name}: last use recorded");
     let stranger = Uuid::new_v4();
     assert!(
