@@ -337,3 +337,94 @@ async fn with_mysql_gone_requests_fail_fast_with_503_and_recover_when_it_returns
     );
     assert_eq!(app.get("/health", None).await.status, 200);
 }
+
+// ------------------------------------------------------------ MongoDB
+
+#[tokio::test]
+async fn with_mongodb_gone_changes_still_commit_and_history_is_complete_once_it_returns() {
+    let Some(server_url) = backends::mongodb_url() else {
+        eprintln!(
+            "MCP_TEST_MONGODB_URL is not set: the MongoDB outage test needs a MongoDB server"
+        );
+        return;
+    };
+    let host_port = server_url
+        .trim_start_matches("mongodb://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    let upstream: SocketAddr = host_port
+        .parse()
+        .expect("MCP_TEST_MONGODB_URL names host:port");
+    let db = backends::MongoDatabase::create(&server_url).await;
+    let port = free_port();
+    let mut proxy = Proxy::start(port, upstream).await;
+    let via_proxy = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    let app = spawn_app_with(&[
+        ("MONGODB_URL", via_proxy.as_str()),
+        ("MONGODB_DATABASE", db.name.as_str()),
+        ("MONGODB_TIMEOUT_MS", "1000"),
+    ])
+    .await;
+    let dev = app.user("dev1", "developer").await;
+    let token = dev.access_token.as_str();
+    let tool = app.create_tool(token, "weather").await;
+    let id = tool["id"].as_str().expect("id");
+    let history = format!("/api/v1/mcps/{id}/history");
+    assert_eq!(
+        app.get(&history, Some(token)).await.body["versions"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    proxy.cut().await;
+
+    let update = timed(
+        "update with MongoDB down",
+        app.patch(
+            &format!("/api/v1/mcps/{id}"),
+            Some(token),
+            json!({"version": "2.0.0"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        update.status, 200,
+        "the change commits; its history waits in the outbox: {}",
+        update.text
+    );
+    let read = timed("history with MongoDB down", app.get(&history, Some(token))).await;
+    assert_eq!(
+        read.status, 503,
+        "history is complete or not served: {}",
+        read.text
+    );
+    let health = timed("health with MongoDB down", app.get("/health", None)).await;
+    assert_eq!(
+        (health.status, &health.body["checks"]["mongodb"]),
+        (503, &json!(false)),
+        "{}",
+        health.text
+    );
+
+    proxy.resume().await;
+    poll_until(
+        "history is served again",
+        Duration::from_secs(20),
+        async || app.get(&history, Some(token)).await.status == 200,
+    )
+    .await;
+    let versions = app.get(&history, Some(token)).await.body["versions"].clone();
+    let kinds: Vec<&str> = versions
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["change_type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["update", "create"],
+        "each change recorded exactly once: {versions}"
+    );
+}
