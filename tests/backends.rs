@@ -277,6 +277,18 @@ impl ServiceBackends {
     }
 }
 
+/// A text column of a row read through sqlx's `Any` driver (MySQL hands
+/// some text over as bytes).
+pub fn text_column(row: &sqlx::any::AnyRow, column: &str) -> String {
+    use sqlx::Row;
+    row.try_get::<String, _>(column)
+        .or_else(|_| {
+            row.try_get::<Vec<u8>, _>(column)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        })
+        .unwrap_or_else(|e| panic!("column {column}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;
@@ -293,16 +305,4 @@ mod tests {
             "mysql://u:p@h/x?ssl-mode=disabled"
         );
     }
-}
-
-/// A text column of a row read through sqlx's `Any` driver (MySQL hands
-/// some text over as bytes).
-pub fn text_column(row: &sqlx::any::AnyRow, column: &str) -> String {
-    use sqlx::Row;
-    row.try_get::<String, _>(column)
-        .or_else(|_| {
-            row.try_get::<Vec<u8>, _>(column)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-        })
-        .unwrap_or_else(|e| panic!("column {column}: {e}"))
 }
