@@ -84,6 +84,9 @@ pub trait HistoryStore: Send + Sync {
     async fn append(&self, records: &[HistoryRecord]) -> Result<()>;
     /// The newest [`HISTORY_LIMIT`] records of a tool, newest first.
     async fn list(&self, tool_id: Uuid) -> Result<Vec<HistoryRecord>>;
+    /// The newest record of a tool at `version` that is not a deletion,
+    /// however old: what a restore brings back.
+    async fn find_version(&self, tool_id: Uuid, version: &str) -> Result<Option<HistoryRecord>>;
 }
 
 #[async_trait]

@@ -352,10 +352,12 @@ pub async fn restore(
 ) -> Result<Tool> {
     require(principal, Permission::ToolsWrite)?;
     let wanted = version.to_string();
-    let records = history(state, id).await?;
-    let source = records
-        .into_iter()
-        .find(|r| r.version == wanted && r.change_type != ChangeType::Delete)
+    find(state, id).await?;
+    deliver_history(state).await?;
+    let source = state
+        .history
+        .find_version(id, &wanted)
+        .await?
         .ok_or_else(|| Error::not_found("history_version", format!("{id}@{wanted}")))?;
     let snapshot = source.snapshot;
     let name = ToolName::parse(&snapshot.name).map_err(Error::internal)?;

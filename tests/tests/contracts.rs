@@ -343,6 +343,18 @@ async fn history_contract(name: &str, store: &dyn HistoryStore, tools: &[Tool]) 
         1,
         "{name}: per tool"
     );
+    // records[1] is version 1.2.0; the newest non-delete record of a version wins.
+    let found = store
+        .find_version(t1.id, "1.2.0")
+        .await
+        .expect("find version");
+    assert_eq!(
+        found.as_ref(),
+        Some(&records[1]),
+        "{name}: a version's record"
+    );
+    let missing = store.find_version(t1.id, "9.9.9").await.expect("find");
+    assert_eq!(missing, None, "{name}: unknown version");
     assert!(
         store.list(Uuid::new_v4()).await.expect("list").is_empty(),
         "{name}: unknown tool is empty"

@@ -172,6 +172,20 @@ impl HistoryStore for MongoStore {
         Ok(())
     }
 
+    async fn find_version(&self, tool_id: Uuid, version: &str) -> Result<Option<HistoryRecord>> {
+        let found = self
+            .history()
+            .find_one(doc! {
+                "tool_id": tool_id.to_string(),
+                "version": version,
+                "change_type": {"$ne": ChangeType::Delete.as_str()},
+            })
+            .sort(doc! {"sequence": -1})
+            .await
+            .map_err(unavailable)?;
+        found.map(from_document).transpose()
+    }
+
     async fn list(&self, tool_id: Uuid) -> Result<Vec<HistoryRecord>> {
         let cursor = self
             .history()

@@ -317,6 +317,18 @@ impl HistoryStore for SqlStore {
         Ok(())
     }
 
+    async fn find_version(&self, tool_id: Uuid, version: &str) -> Result<Option<HistoryRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM mcp_config_history \
+             WHERE tool_id = ? AND version = ? AND change_type <> 'delete' ORDER BY sequence DESC LIMIT 1"
+        ))
+        .bind(tool_id.to_string())
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(history_from_row).transpose()
+    }
+
     async fn list(&self, tool_id: Uuid) -> Result<Vec<HistoryRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {HISTORY_COLUMNS} FROM mcp_config_history WHERE tool_id = ? ORDER BY sequence DESC LIMIT ?"
