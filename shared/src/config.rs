@@ -101,6 +101,8 @@ pub struct Settings {
     pub redis_key_prefix: String,
     /// Connect and per-command timeout: how fast requests fail when Redis is gone.
     pub redis_timeout: Duration,
+    /// The job queue, workers and scheduler.
+    pub jobs: JobSettings,
 }
 
 /// A configuration problem: one line, naming the variable.
@@ -439,8 +441,77 @@ impl Settings {
                 .map_or("mcp:", |(_, v)| v)
                 .to_owned(),
             redis_timeout: Duration::from_millis(source.positive(&["REDIS_TIMEOUT_MS"], 1000u64)?),
+            jobs: JobSettings::load(source)?,
             data_dir,
         })
+    }
+}
+
+/// Settings of the job queue, the workers and the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettings {
+    /// Jobs one worker process runs at once (`WORKER_CONCURRENCY`).
+    pub worker_concurrency: usize,
+    /// How often an idle worker looks for work (`WORKER_POLL_INTERVAL_MS`).
+    pub worker_poll_interval: Duration,
+    /// Deliveries of one job before it is dead-lettered (`JOB_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// How long a claimed job is hidden from other workers; also the most a
+    /// handler may run (`JOB_LEASE_SECONDS`).
+    pub lease: Duration,
+    /// First retry delay; doubled each attempt, with jitter (`JOB_BACKOFF_BASE_MS`).
+    pub backoff_base: Duration,
+    /// How often the scheduler looks for due periodic jobs (`SCHEDULER_TICK_SECONDS`).
+    pub scheduler_tick: Duration,
+    /// How long done and dead jobs are kept (`JOB_RETENTION_HOURS`).
+    pub retention: Duration,
+}
+
+impl JobSettings {
+    fn load(source: &Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            worker_concurrency: source.within(&["WORKER_CONCURRENCY"], 4, 1, 1024)?,
+            worker_poll_interval: Duration::from_millis(source.within(
+                &["WORKER_POLL_INTERVAL_MS"],
+                500,
+                1,
+                60_000,
+            )?),
+            max_attempts: source.within(&["JOB_MAX_ATTEMPTS"], 5, 1, 1000)?,
+            lease: Duration::from_secs(source.within(&["JOB_LEASE_SECONDS"], 300, 1, 86_400)?),
+            backoff_base: Duration::from_millis(source.within(
+                &["JOB_BACKOFF_BASE_MS"],
+                1000,
+                1,
+                3_600_000,
+            )?),
+            scheduler_tick: Duration::from_secs(source.within(
+                &["SCHEDULER_TICK_SECONDS"],
+                15,
+                1,
+                3600,
+            )?),
+            // At least the longest scheduler period (an hour): a purged job
+            // frees its idempotency key.
+            retention: Duration::from_secs(
+                3600 * source.within(&["JOB_RETENTION_HOURS"], 168, 1, 87_600)?,
+            ),
+        })
+    }
+}
+
+impl Source {
+    /// A whole number in `min..=max`.
+    fn within<T>(&self, names: &[&str], default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        self.parsed(
+            names,
+            default,
+            &format!("a whole number from {min} to {max}"),
+            |s| s.parse::<T>().ok().filter(|v| *v >= min && *v <= max),
+        )
     }
 }
 
@@ -515,11 +586,37 @@ mod tests {
             ("MCP_BIND", "localhost"),
             ("RATE_LIMIT_GROUPS", "auth=lots"),
             ("REDIS_URL", "http://localhost:6379"),
+            ("WORKER_CONCURRENCY", "0"),
+            ("WORKER_POLL_INTERVAL_MS", "often"),
+            ("JOB_MAX_ATTEMPTS", "0"),
+            ("JOB_LEASE_SECONDS", "-1"),
+            ("JOB_BACKOFF_BASE_MS", "1.5"),
+            ("SCHEDULER_TICK_SECONDS", "99999"),
+            ("JOB_RETENTION_HOURS", "0"),
         ] {
             let err = load(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{err}");
             assert!(!err.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn job_settings_have_defaults_and_take_values() {
+        let defaults = load(&[]).expect("defaults load").jobs;
+        assert_eq!(defaults.worker_concurrency, 4);
+        assert_eq!(defaults.max_attempts, 5);
+        assert_eq!(defaults.lease, Duration::from_secs(300));
+        assert_eq!(defaults.retention, Duration::from_secs(168 * 3600));
+        let set = load(&[
+            ("WORKER_CONCURRENCY", "16"),
+            ("JOB_MAX_ATTEMPTS", "3"),
+            ("JOB_BACKOFF_BASE_MS", "250"),
+        ])
+        .expect("loads")
+        .jobs;
+        assert_eq!(set.worker_concurrency, 16);
+        assert_eq!(set.max_attempts, 3);
+        assert_eq!(set.backoff_base, Duration::from_millis(250));
     }
 
     #[test]

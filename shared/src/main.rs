@@ -11,7 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use mcp_platform::adapters::sql::SqlStore;
 use mcp_platform::config::{Overrides, Settings, Source};
 use mcp_platform::domain::Role;
+use mcp_platform::jobs::Registry;
+use mcp_platform::scheduler::{standard_schedule, Scheduler};
 use mcp_platform::state::{create_user, AppState};
+use mcp_platform::worker::Worker;
 use mcp_platform::{http, migrate, telemetry};
 
 #[derive(Parser)]
@@ -41,6 +44,10 @@ enum Command {
     Serve(Location),
     /// Run only the HTTP API.
     Api(Location),
+    /// Run jobs from the queue until SIGTERM or Ctrl-C.
+    Worker(Location),
+    /// Enqueue periodic jobs when they fall due, until SIGTERM or Ctrl-C.
+    Scheduler(Location),
     /// Apply, revert or list database migrations.
     Migrate {
         #[command(subcommand)]
@@ -109,7 +116,9 @@ fn settings(location: &Location) -> Result<Settings, ExitCode> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let location = match &cli.command {
-        Command::Serve(l) | Command::Api(l) => l.clone(),
+        Command::Serve(l) | Command::Api(l) | Command::Worker(l) | Command::Scheduler(l) => {
+            l.clone()
+        }
         Command::Migrate { location, .. } | Command::Admin { location, .. } => location.clone(),
         Command::Openapi => {
             println!(
@@ -138,7 +147,7 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) | Command::Api(_) => {
+        Command::Api(_) => {
             let bind = settings.bind;
             let state = AppState::build(settings).await?;
             let listener = tokio::net::TcpListener::bind(bind)
@@ -147,6 +156,41 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let addr = listener.local_addr()?;
             tracing::info!(%addr, "listening on http://{addr}");
             http::serve(listener, http::app(state), http::shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Serve(_) => {
+            let bind = settings.bind;
+            let state = AppState::build(settings).await?;
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("binding {bind}"))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "listening on http://{addr}");
+            // One signal stops all three; each finishes its in-flight work.
+            let stop = Stop::on_signal();
+            let worker = Worker::new(state.clone(), Registry::standard());
+            let scheduler = Scheduler::new(state.jobs.clone(), standard_schedule());
+            let tick = state.settings.jobs.scheduler_tick;
+            let (served, _, _) = tokio::join!(
+                http::serve(listener, http::app(state), stop.wait()),
+                worker.run(stop.wait()),
+                scheduler.run(tick, stop.wait()),
+            );
+            served?;
+            Ok(())
+        }
+        Command::Worker(_) => {
+            let state = AppState::build(settings).await?;
+            Worker::new(state, Registry::standard())
+                .run(http::shutdown_signal())
+                .await;
+            Ok(())
+        }
+        Command::Scheduler(_) => {
+            let state = AppState::build(settings).await?;
+            Scheduler::new(state.jobs.clone(), standard_schedule())
+                .run(state.settings.jobs.scheduler_tick, http::shutdown_signal())
+                .await;
             Ok(())
         }
         Command::Migrate { action, .. } => {
@@ -206,6 +250,29 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Openapi => Ok(()),
+    }
+}
+
+/// A shutdown signal that several loops can wait for.
+#[derive(Clone)]
+struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    fn on_signal() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            http::shutdown_signal().await;
+            let _ = tx.send(true);
+        });
+        Self(rx)
+    }
+
+    fn wait(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            // An error means the sender is gone, which only happens after it sent.
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
     }
 }
 

@@ -155,3 +155,37 @@ pub enum RateDecision {
 pub trait RateLimiter: Send + Sync {
     async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<RateDecision>;
 }
+
+/// A durable job queue, at-least-once: a job is delivered until a delivery
+/// is acked, so every handler is idempotent (see `crate::jobs`). The same
+/// contract fits the SQL table queue, RabbitMQ and SQS: a claim is a lease
+/// (visibility timeout), a [`Receipt`](crate::jobs::Receipt) settles it.
+#[async_trait]
+pub trait JobQueue: Ping {
+    /// Stores a job. A job that already holds the same idempotency key is
+    /// not duplicated: its id comes back with `created: false`.
+    async fn enqueue(&self, job: crate::jobs::NewJob) -> Result<crate::jobs::Enqueued>;
+    /// Leases up to `max` available jobs for `lease`, highest priority first,
+    /// then oldest. A lease that runs out unsettled makes its job claimable
+    /// again (counted as an attempt); a job whose last allowed attempt ran
+    /// out so is dead-lettered instead.
+    async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<crate::jobs::Delivery>>;
+    /// Marks the job done — call it only after the job's effect is stored.
+    /// `false` when the lease was lost: the job may run again elsewhere.
+    async fn ack(&self, receipt: &crate::jobs::Receipt) -> Result<bool>;
+    /// Hands a failed delivery back to run again after `delay`, or
+    /// dead-letters it when that was its last allowed attempt.
+    async fn retry(
+        &self,
+        receipt: &crate::jobs::Receipt,
+        delay: Duration,
+        error: &str,
+    ) -> Result<crate::jobs::Retried>;
+    /// Dead-letters the job now (a permanent failure). `false` when the
+    /// lease was lost.
+    async fn dead_letter(&self, receipt: &crate::jobs::Receipt, error: &str) -> Result<bool>;
+    async fn counts(&self) -> Result<crate::jobs::JobCounts>;
+    /// Deletes done and dead jobs that finished before `before`; how many.
+    /// Adapters that keep no finished jobs (a broker) return 0.
+    async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64>;
+}

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::adapters::embedded::{MemoryCache, MemoryRateLimiter};
-use crate::adapters::sql::{Dialect, SqlStore};
+use crate::adapters::sql::{Dialect, SqlJobQueue, SqlStore};
 use crate::auth::{hash_password, random_token, Authenticator, TokenKeys};
 use crate::config::{AdminBootstrap, JwtSecretSource, Secret, Settings};
 use crate::domain::{Email, Password, Role, User, Username};
 use crate::metrics::Metrics;
-use crate::ports::{Cache, HistoryStore, Ping, RateLimiter, SessionStore, ToolRepo, UserRepo};
+use crate::ports::{
+    Cache, HistoryStore, JobQueue, Ping, RateLimiter, SessionStore, ToolRepo, UserRepo,
+};
 
 /// A backend `/health` probes, by the name it reports.
 pub type HealthCheck = (&'static str, Arc<dyn Ping>);
@@ -32,6 +34,10 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
     pub health_checks: Arc<Vec<HealthCheck>>,
+    /// The relational store itself, for what no port covers (maintenance jobs).
+    pub sql: Arc<SqlStore>,
+    /// The job queue: the SQL table queue of the configured database.
+    pub jobs: Arc<dyn JobQueue>,
 }
 
 impl AppState {
@@ -76,6 +82,11 @@ impl AppState {
                 keys: TokenKeys::new(&secret, &settings),
                 users: users.clone(),
             }),
+            jobs: Arc::new(SqlJobQueue::new(
+                sql.as_ref().clone(),
+                settings.jobs.max_attempts,
+            )),
+            sql: sql.clone(),
             tools: sql,
             history,
             history_outbox,

@@ -99,9 +99,17 @@ async fn up_applies_all_down_reverts_one_step_at_a_time_and_up_rebuilds_the_same
         all[..all.len() - 1],
         "status shows the newest pending"
     );
+    let after_down = schema(&store).await;
+    let gone: Vec<&str> = tables(&full)
+        .into_iter()
+        .filter(|t| !tables(&after_down).contains(t))
+        .collect();
     assert!(
-        !tables(&schema(&store).await).contains(&"mcp_tools"),
-        "the newest migration's tables are gone"
+        !gone.is_empty()
+            && tables(&after_down)
+                .iter()
+                .all(|t| tables(&full).contains(t)),
+        "the newest migration's tables are gone, the others stay: {gone:?}"
     );
 
     let second = all[all.len() - 2];

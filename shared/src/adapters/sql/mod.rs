@@ -7,6 +7,7 @@
 //! no `RETURNING`, `!` as the LIKE escape (a backslash means different things
 //! in MySQL and SQLite string literals). Where they differ, [`Dialect`] says so.
 
+mod queue;
 mod sessions;
 mod tools;
 mod users;
@@ -21,6 +22,8 @@ use sqlx::{AnyPool, Executor};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+
+pub use queue::{JobRecord, JobStatus, SqlJobQueue};
 
 /// Reversible migrations, embedded in the binary, one set per dialect.
 pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
