@@ -169,13 +169,16 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             // One signal stops all three; each finishes its in-flight work.
             let stop = Stop::on_signal();
             let worker = Worker::new(state.clone(), Registry::standard());
+            let signal = stop.wait();
+            let worker = tokio::spawn(async move { worker.run(signal).await });
             let scheduler = Scheduler::new(state.jobs.clone(), standard_schedule());
             let tick = state.settings.jobs.scheduler_tick;
-            let (served, _, _) = tokio::join!(
-                http::serve(listener, http::app(state), stop.wait()),
-                worker.run(stop.wait()),
-                scheduler.run(tick, stop.wait()),
-            );
+            let signal = stop.wait();
+            let scheduler = tokio::spawn(async move { scheduler.run(tick, signal).await });
+            let served = http::serve(listener, http::app(state), stop.wait()).await;
+            // Also when the listener failed: the process is going down.
+            stop.trigger();
+            let _ = tokio::join!(worker, scheduler);
             served?;
             Ok(())
         }
@@ -254,21 +257,26 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 }
 
 /// A shutdown signal that several loops can wait for.
-#[derive(Clone)]
-struct Stop(tokio::sync::watch::Receiver<bool>);
+struct Stop(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
 
 impl Stop {
+    /// Trips on SIGTERM or Ctrl-C.
     fn on_signal() -> Self {
-        let (tx, rx) = tokio::sync::watch::channel(false);
+        let stop = Self(std::sync::Arc::new(tokio::sync::watch::channel(false).0));
+        let tx = stop.0.clone();
         tokio::spawn(async move {
             http::shutdown_signal().await;
-            let _ = tx.send(true);
+            tx.send_replace(true);
         });
-        Self(rx)
+        stop
+    }
+
+    fn trigger(&self) {
+        self.0.send_replace(true);
     }
 
     fn wait(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.0.clone();
+        let mut rx = self.0.subscribe();
         async move {
             // An error means the sender is gone, which only happens after it sent.
             let _ = rx.wait_for(|stop| *stop).await;

@@ -76,16 +76,18 @@ impl AppState {
         let shared = shared_state_adapters(&settings, &sql, &mut health_checks)?;
         let users: Arc<dyn UserRepo> = sql.clone();
         let (history, history_outbox) = history_store(&settings, &sql, &mut health_checks).await?;
+        let jobs = Arc::new(SqlJobQueue::new(
+            sql.as_ref().clone(),
+            settings.jobs.max_attempts,
+        ));
+        health_checks.push(("queue", jobs.clone()));
 
         let state = Self {
             auth: Arc::new(Authenticator {
                 keys: TokenKeys::new(&secret, &settings),
                 users: users.clone(),
             }),
-            jobs: Arc::new(SqlJobQueue::new(
-                sql.as_ref().clone(),
-                settings.jobs.max_attempts,
-            )),
+            jobs,
             sql: sql.clone(),
             tools: sql,
             history,

@@ -32,6 +32,11 @@ use crate::state::AppState;
 /// The longest retry delay, however many attempts came before.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
+/// The longest pause between claims while the queue keeps failing: the
+/// worker backs off from an unreachable database instead of hammering it,
+/// and still notices its return within this.
+const MAX_OUTAGE_PAUSE: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
     pub concurrency: usize,
@@ -118,6 +123,7 @@ impl Worker {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> WorkerReport {
         let mut report = WorkerReport::default();
         let mut in_flight: JoinSet<Settled> = JoinSet::new();
+        let mut failed_claims = 0u32;
         tokio::pin!(shutdown);
         tracing::info!(
             concurrency = self.options.concurrency,
@@ -139,24 +145,31 @@ impl Worker {
             // A claim is not cancelled half-way (that would strand leased
             // jobs until their leases ran out); shutdown is checked after it.
             let claimed = self.queue.claim(free, self.options.lease).await;
-            let idle = match claimed {
+            let pause = match claimed {
                 Ok(deliveries) if !deliveries.is_empty() => {
+                    failed_claims = 0;
                     for delivery in deliveries {
                         let worker = self.clone();
                         in_flight.spawn(async move { worker.process(delivery).await });
                     }
-                    false
+                    None
                 }
-                Ok(_) => true,
+                Ok(_) => {
+                    failed_claims = 0;
+                    Some(self.options.poll_interval)
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "claiming jobs failed; retrying after the poll interval");
-                    true
+                    failed_claims = failed_claims.saturating_add(1);
+                    let pause = nominal_backoff(self.options.poll_interval, failed_claims)
+                        .min(MAX_OUTAGE_PAUSE);
+                    tracing::warn!(error = %e, ?pause, "claiming jobs failed; retrying");
+                    Some(pause)
                 }
             };
-            if idle {
+            if let Some(pause) = pause {
                 tokio::select! {
                     () = &mut shutdown => break,
-                    () = tokio::time::sleep(self.options.poll_interval) => {}
+                    () = tokio::time::sleep(pause) => {}
                     Some(done) = in_flight.join_next() => count(&mut report, done),
                 }
             } else if shutdown.as_mut().now_or_never().is_some() {

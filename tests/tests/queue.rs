@@ -1254,6 +1254,29 @@ async fn the_scheduler_and_worker_commands_purge_expired_sessions_end_to_end() {
     }
 }
 
+#[tokio::test]
+async fn serve_runs_the_scheduler_and_a_worker_in_process() {
+    let binary = platform_binary();
+    let db = Db::sqlite().await;
+    let mut serve = process(
+        &binary,
+        &["serve", "--bind", "127.0.0.1:0"],
+        &db,
+        &[
+            ("SCHEDULER_TICK_SECONDS", "1"),
+            ("WORKER_POLL_INTERVAL_MS", "10"),
+        ],
+    );
+    let queue = db.queue(5);
+    eventually(
+        "serve enqueued and ran the periodic jobs",
+        Duration::from_secs(60),
+        || async { (queue.counts().await.expect("counts").done >= 3).then_some(()) },
+    )
+    .await;
+    terminate(&mut serve, "mcp-platform serve").await;
+}
+
 // ------------------------------------------------------------ the crash test
 
 async fn create_ledger(db: &Db) {
