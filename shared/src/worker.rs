@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::config::JobSettings;
-use crate::jobs::{Delivery, JobContext, JobError, Registry, Retried};
+use crate::jobs::{Delivery, JobContext, JobEnvelope, JobError, Registry, Retried};
 use crate::ports::JobQueue;
 use crate::state::AppState;
 
@@ -227,15 +227,18 @@ impl Worker {
             attempt = delivery.job.attempt
         );
         async move {
-            let outcome = self.execute(&delivery).await;
+            let outcome = self.run_job(&delivery.job).await;
             self.settle(&delivery, outcome).await
         }
         .instrument(span)
         .await
     }
 
-    async fn execute(&self, delivery: &Delivery) -> Result<(), JobError> {
-        let job = &delivery.job;
+    /// Runs one job's handler as [`Worker::run`] does — unknown kinds,
+    /// panics and overruns of the lease become retryable errors — without
+    /// settling it, for callers whose transport settles by itself (an SQS
+    /// batch handler reports its failures instead of acking).
+    pub async fn run_job(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let Some(handler) = self.registry.handler(&job.kind) else {
             return Err(JobError::Retryable(format!(
                 "no handler for job kind {:?} in this worker",
