@@ -277,6 +277,30 @@ impl ServiceBackends {
     }
 }
 
+/// The names `/health` reports for an app of the harness: the embedded
+/// backends, or the real servers in services mode.
+pub fn expected_health_checks() -> Vec<&'static str> {
+    let services = services_mode();
+    let mut names = vec![
+        if services && mysql_url().is_some() {
+            "mysql"
+        } else {
+            "sqlite"
+        },
+        if services && redis_url().is_some() {
+            "redis"
+        } else {
+            "cache"
+        },
+        "queue",
+    ];
+    if services && mongodb_url().is_some() {
+        names.push("mongodb");
+    }
+    names.sort_unstable();
+    names
+}
+
 /// A text column of a row read through sqlx's `Any` driver (MySQL hands
 /// some text over as bytes).
 pub fn text_column(row: &sqlx::any::AnyRow, column: &str) -> String {

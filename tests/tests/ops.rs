@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use mcp_platform::ports::Ping;
+use mcp_platform_tests::backends::expected_health_checks;
 use mcp_platform_tests::{spawn_app, spawn_app_with, Reply, TestApp};
 use serde_json::{json, Value};
 
@@ -83,14 +84,18 @@ async fn create_tool(app: &TestApp, token: &str, slug: &str) -> String {
 // ---------------------------------------------------------------- probes
 
 #[tokio::test]
-async fn health_is_200_healthy_with_a_check_per_embedded_backend() {
+async fn health_is_200_healthy_with_a_check_per_configured_backend() {
     let app = spawn_app().await;
     let reply = app.get("/health", None).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["status"], "healthy");
-    assert_eq!(reply.body["checks"]["sqlite"], true, "{}", reply.text);
-    assert_eq!(reply.body["checks"]["cache"], true, "{}", reply.text);
     let checks = reply.body["checks"].as_object().expect("checks object");
+    let names: Vec<&str> = checks.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        expected_health_checks(),
+        "one check per configured backend"
+    );
     assert!(
         checks.values().all(|v| v == true),
         "every check passes: {}",
@@ -115,7 +120,7 @@ async fn health_is_503_unhealthy_naming_the_failed_backend_with_the_same_body_sh
     let app = spawn_app().await;
     let mut state = app.state.clone();
     let mut checks = state.health_checks.as_ref().clone();
-    checks.push(("queue", Arc::new(Down)));
+    checks.push(("probe", Arc::new(Down)));
     state.health_checks = Arc::new(checks);
     let request = http::Request::builder()
         .uri("/health")
@@ -133,9 +138,14 @@ async fn health_is_503_unhealthy_naming_the_failed_backend_with_the_same_body_sh
         .expect("body")
         .to_bytes();
     let body: Value = serde_json::from_slice(&bytes).expect("JSON body");
+    let mut expected: serde_json::Map<String, Value> = expected_health_checks()
+        .into_iter()
+        .map(|name| (name.to_owned(), json!(true)))
+        .collect();
+    expected.insert("probe".into(), json!(false));
     assert_eq!(
         body,
-        json!({"status": "unhealthy", "checks": {"sqlite": true, "cache": true, "queue": false}}),
+        json!({"status": "unhealthy", "checks": expected}),
         "503 carries the same report, naming the failed check"
     );
 }
