@@ -195,7 +195,6 @@ impl SessionStore for RedisSessionStore {
         user_id: Uuid,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        let ttl_ms = (expires_at - Utc::now()).num_milliseconds().max(1);
         let key = self.redis.key(&format!("rt:{token_hash}"));
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -208,9 +207,10 @@ impl SessionStore for RedisSessionStore {
             .arg("used")
             .arg("0")
             .ignore()
-            .cmd("PEXPIRE")
+            // Absolute expiry: a time already past deletes the key at once.
+            .cmd("PEXPIREAT")
             .arg(&key)
-            .arg(ttl_ms)
+            .arg(expires_at.timestamp_millis())
             .ignore();
         let mut conn = self.redis.conn().await?;
         tokio::time::timeout(self.redis.timeout, pipe.query_async::<()>(&mut conn))
