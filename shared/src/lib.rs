@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod ports;
 pub mod ratelimit;
+pub mod redact;
 pub mod registry;
 pub mod request_id;
 pub mod scheduler;

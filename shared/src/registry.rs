@@ -24,6 +24,7 @@ use crate::domain::{
     ToolStatus,
 };
 use crate::error::{Error, Result};
+use crate::redact;
 use crate::state::AppState;
 
 /// The public representation of a tool (`GET /mcps/{id}`), also what the cache holds.
@@ -175,11 +176,52 @@ pub async fn find(state: &AppState, id: Uuid) -> Result<Tool> {
         .ok_or_else(|| Error::not_found("mcp_tool", id))
 }
 
-/// The JSON of a tool's [`ToolView`], from the cache when it is there.
-/// Cache failures are logged and bypassed: the database is the truth.
+/// The JSON of a tool's [`ToolView`] as `principal` may see it: with
+/// configuration secrets for the author and admins, masked for others.
+pub async fn view_json_for(state: &AppState, principal: &Principal, id: Uuid) -> Result<Bytes> {
+    let entry = cached_entry(state, id).await?;
+    let (author, json) = split_entry(&entry)?;
+    if redact::may_read_secrets(principal, author) {
+        return Ok(json);
+    }
+    let mut view: Value =
+        serde_json::from_slice(&json).map_err(|e| Error::internal(format!("cached tool: {e}")))?;
+    redact::config(&mut view["config"]);
+    serde_json::to_vec(&view)
+        .map(Bytes::from)
+        .map_err(|e| Error::internal(format!("encode tool: {e}")))
+}
+
+/// The full JSON of a tool's [`ToolView`], secrets included.
 pub async fn view_json(state: &AppState, id: Uuid) -> Result<Bytes> {
+    let entry = cached_entry(state, id).await?;
+    split_entry(&entry).map(|(_, json)| json)
+}
+
+/// A cache entry is the author's id (36 ASCII bytes) followed by the view's
+/// JSON, so deciding who sees secrets needs no parse on a hit.
+fn encode_entry(tool: &Tool) -> Result<Bytes> {
+    let mut entry = tool.author_id.to_string().into_bytes();
+    serde_json::to_writer(&mut entry, &ToolView::from(tool))
+        .map_err(|e| Error::internal(format!("encode tool: {e}")))?;
+    Ok(Bytes::from(entry))
+}
+
+fn split_entry(entry: &Bytes) -> Result<(Uuid, Bytes)> {
+    const ID_LEN: usize = 36;
+    let author = entry
+        .get(..ID_LEN)
+        .and_then(|id| std::str::from_utf8(id).ok())
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| Error::internal("a cached tool entry without its author"))?;
+    Ok((author, entry.slice(ID_LEN..)))
+}
+
+/// A tool's cache entry, from the cache when it is there. Cache failures are
+/// logged and bypassed: the database is the truth.
+async fn cached_entry(state: &AppState, id: Uuid) -> Result<Bytes> {
     if !state.settings.cache_enabled {
-        return encode_view(&find(state, id).await?);
+        return encode_entry(&find(state, id).await?);
     }
     let key = cache_key(id);
     match state.cache.get(&key).await {
@@ -191,7 +233,7 @@ pub async fn view_json(state: &AppState, id: Uuid) -> Result<Bytes> {
         Err(e) => tracing::warn!(error = %e, "cache read failed; reading the database"),
     }
     let tool = find(state, id).await?;
-    let bytes = encode_view(&tool)?;
+    let bytes = encode_entry(&tool)?;
     let ttl: Duration = state.settings.cache_ttl;
     if let Err(e) = state.cache.set(&key, bytes.clone(), ttl).await {
         tracing::warn!(error = %e, "cache write failed");
@@ -208,10 +250,33 @@ pub async fn view_json(state: &AppState, id: Uuid) -> Result<Bytes> {
     Ok(bytes)
 }
 
-fn encode_view(tool: &Tool) -> Result<Bytes> {
-    serde_json::to_vec(&ToolView::from(tool))
-        .map(Bytes::from)
-        .map_err(|e| Error::internal(format!("encode tool: {e}")))
+/// A [`ToolView`] as `principal` may see it (see [`view_json_for`]).
+pub fn view_for(principal: &Principal, tool: &Tool) -> ToolView {
+    let mut view = ToolView::from(tool);
+    if !redact::may_read_secrets(principal, tool.author_id) {
+        redact::config(&mut view.config);
+    }
+    view
+}
+
+/// History as `principal` may see it: snapshots and diffs without the
+/// configuration secrets unless they are the author or an admin.
+pub async fn history_for(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<Vec<HistoryRecord>> {
+    let tool = find(state, id).await?;
+    let mut records = history(state, id).await?;
+    if !redact::may_read_secrets(principal, tool.author_id) {
+        for record in &mut records {
+            let mut config = std::mem::take(&mut record.snapshot.config);
+            redact::config(&mut config);
+            record.snapshot.config = config;
+            redact::patch(&mut record.diff);
+        }
+    }
+    Ok(records)
 }
 
 async fn invalidate(state: &AppState, id: Uuid) {

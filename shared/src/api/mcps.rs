@@ -118,7 +118,10 @@ async fn create_tool(
         tags: req.tags.unwrap_or_default(),
     };
     let tool = registry::create(&state, &principal, new).await?;
-    Ok((StatusCode::CREATED, Json(ToolView::from(&tool))))
+    Ok((
+        StatusCode::CREATED,
+        Json(registry::view_for(&principal, &tool)),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -173,7 +176,11 @@ async fn list_tools(
     };
     let page = state.tools.list(&filter, paging.request()).await?;
     Ok(Json(ToolPage {
-        items: page.items.iter().map(ToolView::from).collect(),
+        items: page
+            .items
+            .iter()
+            .map(|t| registry::view_for(&principal, t))
+            .collect(),
         total: page.total,
         page: paging.page,
         page_size: paging.page_size,
@@ -193,7 +200,7 @@ async fn get_tool(
     let id = path_uuid("id", &id)?;
     Ok(json_response(
         StatusCode::OK,
-        registry::view_json(&state, id).await?,
+        registry::view_json_for(&state, &principal, id).await?,
     ))
 }
 
@@ -211,7 +218,7 @@ async fn get_tool_by_slug(
         .find_by_slug(&slug)
         .await?
         .ok_or_else(|| Error::not_found("mcp_tool", &slug))?;
-    Ok(Json(ToolView::from(&tool)))
+    Ok(Json(registry::view_for(&principal, &tool)))
 }
 
 async fn update_tool(
@@ -224,7 +231,7 @@ async fn update_tool(
     // A bad id and a bad body are reported in one 422.
     let (id, ValidJson(patch)) = both(path_uuid("id", &id), body)?;
     let tool = registry::update(&state, &principal, id, patch).await?;
-    Ok(Json(ToolView::from(&tool)))
+    Ok(Json(registry::view_for(&principal, &tool)))
 }
 
 /// Partial update, same as PATCH (SPEC: `PUT|PATCH`).
@@ -314,7 +321,7 @@ async fn tool_history(
 ) -> Result<Json<HistoryView>> {
     require(&principal, Permission::ToolsRead)?;
     let id = path_uuid("id", &id)?;
-    let records = registry::history(&state, id).await?;
+    let records = registry::history_for(&state, &principal, id).await?;
     Ok(Json(HistoryView {
         versions: records.into_iter().map(HistoryEntry::from).collect(),
     }))
@@ -333,5 +340,5 @@ async fn restore_version(
     let version = SemVer::parse(&version)
         .map_err(|m| Error::invalid(&["path", "version"], "value_error", m))?;
     let tool = registry::restore(&state, &principal, id, version).await?;
-    Ok(Json(ToolView::from(&tool)))
+    Ok(Json(registry::view_for(&principal, &tool)))
 }
