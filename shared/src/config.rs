@@ -239,12 +239,10 @@ impl Settings {
                 None => {
                     let host = source.parsed(
                         &["HOST", "API_HOST"],
-                        "127.0.0.1".parse().ok(),
-                        "an IP address",
-                        |s| Some(s.parse().ok()),
+                        std::net::IpAddr::from([127, 0, 0, 1]),
+                        "an IP address such as 127.0.0.1",
+                        |s| s.parse().ok(),
                     )?;
-                    let host =
-                        host.ok_or_else(|| bad("HOST", "an IP address such as 127.0.0.1"))?;
                     let port = source.parsed(
                         &["PORT", "API_PORT"],
                         8000u16,
@@ -299,10 +297,15 @@ impl Settings {
         };
 
         let debug = source.bool(&["DEBUG"], false)?;
-        let log_level = source.first(&["LOG_LEVEL", "RUST_LOG"]).map_or_else(
-            || if debug { "debug" } else { "info" }.to_owned(),
-            |(_, v)| v.to_owned(),
-        );
+        let log_level = match source.first(&["LOG_LEVEL", "RUST_LOG"]) {
+            None => if debug { "debug" } else { "info" }.to_owned(),
+            Some((name, value)) => {
+                tracing_subscriber::EnvFilter::try_new(value).map_err(|_| {
+                    bad(name, format!("a level (error, warn, info, debug, trace) or tracing directives, got {value:?}"))
+                })?;
+                value.to_owned()
+            }
+        };
         let log_format = source.parsed(
             &["LOG_FORMAT"],
             LogFormat::Json,
@@ -585,6 +588,8 @@ mod tests {
             ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
             ("MCP_BIND", "localhost"),
             ("RATE_LIMIT_GROUPS", "auth=lots"),
+            ("LOG_LEVEL", "loud[["),
+            ("API_HOST", "localhost"),
             ("REDIS_URL", "http://localhost:6379"),
             ("WORKER_CONCURRENCY", "0"),
             ("WORKER_POLL_INTERVAL_MS", "often"),

@@ -53,7 +53,9 @@ fn group_of(path: &str) -> Option<&str> {
 /// Who is calling, as cheaply as can be trusted: a token is verified (a
 /// forged `sub` must not spend someone else's quota), an API key is keyed by
 /// its hash without a database read, anything else by address.
-fn caller(request: &Request, state: &AppState, ip: Option<std::net::IpAddr>) -> String {
+/// A token verified here is kept in the request's extensions, so the
+/// handler's [`AuthUser`](crate::api::AuthUser) does not verify it again.
+fn caller(request: &mut Request, state: &AppState, ip: Option<std::net::IpAddr>) -> String {
     let headers = request.headers();
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return format!("key:{}", &sha256_hex(key)[..32]);
@@ -61,12 +63,22 @@ fn caller(request: &Request, state: &AppState, ip: Option<std::net::IpAddr>) -> 
     if let Some(principal) =
         bearer_token(headers).and_then(|t| state.auth.keys.verify_access(t).ok())
     {
-        return format!("user:{}", principal.user_id);
+        let key = format!("user:{}", principal.user_id);
+        request.extensions_mut().insert(VerifiedBearer(principal));
+        return key;
     }
     ip.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}"))
 }
 
-pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The principal of a bearer token this middleware already verified.
+#[derive(Clone)]
+pub struct VerifiedBearer(pub crate::domain::Principal);
+
+pub async fn middleware(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let limits = &state.settings.rate_limits;
     let Some(group) = group_of(request.uri().path()).filter(|_| limits.enabled) else {
         return next.run(request).await;
@@ -77,7 +89,8 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
         request.extensions(),
         state.settings.trust_proxy_headers,
     );
-    let key = format!("api:{group}:{}", caller(&request, &state, ip));
+    let group = group.to_owned();
+    let key = format!("api:{group}:{}", caller(&mut request, &state, ip));
     let remaining = match state.limiter.hit(&key, limit, limits.window).await {
         Ok(RateDecision::Allowed { remaining }) => Some(remaining),
         Ok(RateDecision::Limited { retry_after }) => {

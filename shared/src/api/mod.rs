@@ -87,6 +87,9 @@ impl FromRequestParts<AppState> for AuthUser {
                 .map_err(|_| Error::Unauthorized("invalid, revoked or expired API key"))?;
             return state.auth.principal_from_api_key(key).await.map(AuthUser);
         }
+        if let Some(crate::ratelimit::VerifiedBearer(principal)) = parts.extensions.get() {
+            return Ok(AuthUser(principal.clone()));
+        }
         let token =
             bearer_token(&parts.headers).ok_or(Error::Unauthorized("authentication required"))?;
         state.auth.keys.verify_access(token).map(AuthUser)
