@@ -382,3 +382,43 @@ pub fn error_kind(reply: &Reply, loc: &str) -> Option<String> {
         .as_str()
         .map(str::to_owned)
 }
+
+/// The `mcp-platform` binary. `CARGO_BIN_EXE_*` exists only for a package's
+/// own binaries, and a path guessed under the target directory may be missing
+/// (testing this package does not build it) or stale. So cargo builds it — a
+/// no-op when it is up to date, and `cargo test` has released the build lock
+/// by the time tests run — and its own artifact message says where the
+/// executable is, for any CARGO_TARGET_DIR, profile or target triple.
+/// `MCP_PLATFORM_BIN` overrides this, e.g. to test an installed binary.
+pub fn platform_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("MCP_PLATFORM_BIN") {
+        return std::path::PathBuf::from(path);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "mcp-platform",
+            "--bin",
+            "mcp-platform",
+            "--message-format=json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo build -p mcp-platform failed"
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|msg| {
+            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "mcp-platform"
+        })
+        .find_map(|msg| msg["executable"].as_str().map(std::path::PathBuf::from))
+        .expect("cargo reported the mcp-platform executable")
+}

@@ -145,27 +145,28 @@ async fn main() -> ExitCode {
     }
 }
 
+async fn listen(bind: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening on http://{addr}");
+    Ok(listener)
+}
+
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Api(_) => {
             let bind = settings.bind;
             let state = AppState::build(settings).await?;
-            let listener = tokio::net::TcpListener::bind(bind)
-                .await
-                .with_context(|| format!("binding {bind}"))?;
-            let addr = listener.local_addr()?;
-            tracing::info!(%addr, "listening on http://{addr}");
+            let listener = listen(bind).await?;
             http::serve(listener, http::app(state), http::shutdown_signal()).await?;
             Ok(())
         }
         Command::Serve(_) => {
             let bind = settings.bind;
             let state = AppState::build(settings).await?;
-            let listener = tokio::net::TcpListener::bind(bind)
-                .await
-                .with_context(|| format!("binding {bind}"))?;
-            let addr = listener.local_addr()?;
-            tracing::info!(%addr, "listening on http://{addr}");
+            let listener = listen(bind).await?;
             // One signal stops all three; each finishes its in-flight work.
             let stop = Stop::on_signal();
             let worker = Worker::new(state.clone(), Registry::standard());

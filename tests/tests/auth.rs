@@ -4,14 +4,14 @@
 //! `admin create-user` command.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use chrono::{Duration, Utc};
 use mcp_platform::auth::sha256_hex;
 use mcp_platform::domain::ApiKey;
 use mcp_platform_tests::{
-    assert_error, error_locs, spawn_app, spawn_app_in, spawn_app_with, tempdir, TestApp,
+    assert_error, error_locs, platform_binary, spawn_app, spawn_app_in, spawn_app_with, tempdir,
+    TestApp,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -993,46 +993,6 @@ async fn patching_an_unknown_user_is_404() {
 }
 
 // ---- the command line -----------------------------------------------------
-
-/// The `mcp-platform` binary. `CARGO_BIN_EXE_*` exists only for a package's
-/// own binaries, and a path guessed under the target directory may be missing
-/// (testing this package does not build it) or stale. So cargo builds it — a
-/// no-op when it is up to date, and `cargo test` has released the build lock
-/// by the time tests run — and its own artifact message says where the
-/// executable is, for any CARGO_TARGET_DIR, profile or target triple.
-/// `MCP_PLATFORM_BIN` overrides this, e.g. to test an installed binary.
-fn platform_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MCP_PLATFORM_BIN") {
-        return PathBuf::from(path);
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "mcp-platform",
-            "--bin",
-            "mcp-platform",
-            "--message-format=json",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(
-        output.status.success(),
-        "cargo build -p mcp-platform failed"
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|msg| {
-            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "mcp-platform"
-        })
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the mcp-platform executable")
-}
 
 /// Runs `mcp-platform admin create-user … --password-stdin` in a clean
 /// environment (no inherited SECRET_KEY/DATABASE_URL, no `.env` in its

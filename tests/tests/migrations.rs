@@ -6,6 +6,7 @@ use std::process::Command;
 
 use mcp_platform::adapters::sql::{SqlStore, SQLITE_MIGRATOR};
 use mcp_platform::migrate::{down, status, up};
+use mcp_platform_tests::platform_binary;
 use mcp_platform_tests::tempdir::TempDir;
 use sqlx::Row;
 
@@ -211,42 +212,6 @@ async fn a_failing_migration_leaves_the_schema_as_it_was_and_is_not_recorded() {
         .await
         .expect("up after failure");
     assert!(again.is_empty());
-}
-
-/// The `mcp-platform` binary of this build profile.
-///
-/// Cargo builds binaries only for the package under test, and this suite is a
-/// separate package, so `CARGO_BIN_EXE_mcp-platform` does not exist here. The
-/// test asks the cargo that runs it (`$CARGO`) to build the binary
-/// (`cargo build -p mcp-platform --bin mcp-platform`, a no-op when it is up to
-/// date; cargo releases its build lock before it runs tests), then finds it in
-/// the profile directory this test executable lives in
-/// (`$CARGO_TARGET_DIR/debug/deps/migrations-…` → `$CARGO_TARGET_DIR/debug/`),
-/// which is right whatever `CARGO_TARGET_DIR` is.
-fn platform_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let built = Command::new(&cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "mcp-platform",
-            "--bin",
-            "mcp-platform",
-        ])
-        .current_dir(&workspace)
-        .status()
-        .expect("run cargo build");
-    assert!(built.success(), "cargo build -p mcp-platform failed");
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in <target>/<profile>/deps");
-    let binary = profile_dir.join(format!("mcp-platform{}", std::env::consts::EXE_SUFFIX));
-    assert!(binary.is_file(), "{} was built", binary.display());
-    binary
 }
 
 fn migrate(binary: &Path, data_dir: &Path, args: &[&str]) -> String {

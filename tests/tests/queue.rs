@@ -27,9 +27,10 @@ use mcp_platform::ports::{JobQueue, SessionStore, UserRepo};
 use mcp_platform::scheduler::{standard_schedule, Scheduler};
 use mcp_platform::worker::{Worker, WorkerOptions};
 use mcp_platform_tests::backends::{self, MysqlDatabase};
+use mcp_platform_tests::platform_binary;
 use mcp_platform_tests::tempdir::TempDir;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -1090,41 +1091,6 @@ async fn two_schedulers_ticking_concurrently_enqueue_each_periodic_job_once_per_
 }
 
 // ------------------------------------------------------------ processes
-
-/// The `mcp-platform` binary (see `tests/auth.rs`: this package cannot name
-/// another package's binary, so cargo is asked to build it and say where).
-fn platform_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MCP_PLATFORM_BIN") {
-        return PathBuf::from(path);
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-    let output = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "mcp-platform",
-            "--bin",
-            "mcp-platform",
-            "--message-format=json",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(
-        output.status.success(),
-        "cargo build -p mcp-platform failed"
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|msg| {
-            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "mcp-platform"
-        })
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the mcp-platform executable")
-}
 
 /// A process of ours on `db`, in a clean environment: no inherited
 /// database or service URLs, no `.env` (the working directory is the

@@ -57,30 +57,38 @@ fn json_text(value: &impl serde::Serialize) -> Result<String> {
 const HISTORY_COLUMNS: &str =
     "id, tool_id, sequence, version, change_type, changed_by, changed_at, snapshot, diff";
 
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds a record's values in [`HISTORY_COLUMNS`] order.
+fn bind_history<'q>(query: AnyQuery<'q>, record: &HistoryRecord) -> Result<AnyQuery<'q>> {
+    Ok(query
+        .bind(record.id.to_string())
+        .bind(record.tool_id.to_string())
+        .bind(record.sequence)
+        .bind(record.version.clone())
+        .bind(record.change_type.as_str())
+        .bind(record.changed_by.to_string())
+        .bind(ts(record.changed_at))
+        .bind(json_text(&record.snapshot)?)
+        .bind(json_text(&record.diff)?))
+}
+
 async fn append_history(tx: &mut Transaction<'_, Any>, record: &HistoryRecord) -> Result<()> {
-    sqlx::query(&format!(
+    let sql = format!(
         "INSERT INTO mcp_config_history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(record.id.to_string())
-    .bind(record.tool_id.to_string())
-    .bind(record.sequence)
-    .bind(&record.version)
-    .bind(record.change_type.as_str())
-    .bind(record.changed_by.to_string())
-    .bind(ts(record.changed_at))
-    .bind(json_text(&record.snapshot)?)
-    .bind(json_text(&record.diff)?)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| match unique_violation(&e) {
-        // Two writers raced past the revision check with the same sequence.
-        Some(_) => Error::Conflict {
-            detail: "the tool was changed concurrently; retry".into(),
-            resource_type: "mcp_tool",
-            resource_id: Some(record.tool_id.to_string()),
-        },
-        None => e.into(),
-    })?;
+    );
+    bind_history(sqlx::query(&sql), record)?
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| match unique_violation(&e) {
+            // Two writers raced past the revision check with the same sequence.
+            Some(_) => Error::Conflict {
+                detail: "the tool was changed concurrently; retry".into(),
+                resource_type: "mcp_tool",
+                resource_id: Some(record.tool_id.to_string()),
+            },
+            None => e.into(),
+        })?;
     Ok(())
 }
 
@@ -296,23 +304,15 @@ impl HistoryStore for SqlStore {
     async fn append(&self, records: &[HistoryRecord]) -> Result<()> {
         for record in records {
             // Portable insert-if-absent (no INSERT OR IGNORE / INSERT IGNORE split).
-            sqlx::query(&format!(
+            let sql = format!(
                 "INSERT INTO mcp_config_history ({HISTORY_COLUMNS}) \
                  SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? FROM (SELECT 1 AS one) AS seed \
                  WHERE NOT EXISTS (SELECT 1 FROM mcp_config_history WHERE id = ?)"
-            ))
-            .bind(record.id.to_string())
-            .bind(record.tool_id.to_string())
-            .bind(record.sequence)
-            .bind(&record.version)
-            .bind(record.change_type.as_str())
-            .bind(record.changed_by.to_string())
-            .bind(ts(record.changed_at))
-            .bind(json_text(&record.snapshot)?)
-            .bind(json_text(&record.diff)?)
-            .bind(record.id.to_string())
-            .execute(&self.pool)
-            .await?;
+            );
+            bind_history(sqlx::query(&sql), record)?
+                .bind(record.id.to_string())
+                .execute(&self.pool)
+                .await?;
         }
         Ok(())
     }
