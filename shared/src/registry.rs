@@ -192,6 +192,35 @@ pub async fn view_json_for(state: &AppState, principal: &Principal, id: Uuid) ->
         .map_err(|e| Error::internal(format!("encode tool: {e}")))
 }
 
+/// The id of the live tool with this slug. A slug never moves to another
+/// tool (it stays reserved after deletion), so the mapping is cached; a
+/// deleted tool is then refused by the read of its id.
+pub async fn id_by_slug(state: &AppState, slug: &str) -> Result<Uuid> {
+    let key = format!("cache:mcp_slug:{slug}");
+    if state.settings.cache_enabled {
+        if let Ok(Some(id)) = state.cache.get(&key).await {
+            if let Some(id) = std::str::from_utf8(&id)
+                .ok()
+                .and_then(|s| Uuid::parse_str(s).ok())
+            {
+                return Ok(id);
+            }
+        }
+    }
+    let tool = state
+        .tools
+        .find_by_slug(slug)
+        .await?
+        .ok_or_else(|| Error::not_found("mcp_tool", slug))?;
+    if state.settings.cache_enabled {
+        let id = Bytes::from(tool.id.to_string());
+        if let Err(e) = state.cache.set(&key, id, state.settings.cache_ttl).await {
+            tracing::warn!(error = %e, "cache write failed");
+        }
+    }
+    Ok(tool.id)
+}
+
 /// The full JSON of a tool's [`ToolView`], secrets included.
 pub async fn view_json(state: &AppState, id: Uuid) -> Result<Bytes> {
     let entry = cached_entry(state, id).await?;

@@ -1013,3 +1013,40 @@ async fn concurrent_creates_of_one_slug_make_exactly_one_tool() {
         "one create wins, the rest are 409, none is 500"
     );
 }
+
+#[tokio::test]
+async fn reads_by_slug_hit_the_cache_and_a_deleted_tool_stays_gone_by_slug() {
+    let app = spawn_app().await;
+    let dev = app.user("dev1", "developer").await;
+    let t = dev.access_token.as_str();
+    let created = app.create_tool(t, "slugged").await;
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(
+        app.get("/api/v1/mcps/by-slug/slugged", Some(t)).await.body,
+        created
+    );
+    let hits = app.state.metrics.cache_hits.load(Ordering::Relaxed);
+    assert_eq!(
+        app.get("/api/v1/mcps/by-slug/slugged", Some(t)).await.body,
+        created
+    );
+    let after = app.state.metrics.cache_hits.load(Ordering::Relaxed);
+    assert!(
+        after > hits,
+        "the second read by slug is served from the cache"
+    );
+
+    assert_eq!(
+        app.delete(&format!("/api/v1/mcps/{id}"), Some(t))
+            .await
+            .status,
+        204
+    );
+    let gone = app.get("/api/v1/mcps/by-slug/slugged", Some(t)).await;
+    assert_eq!(
+        gone.status, 404,
+        "a cached slug does not revive a deleted tool: {}",
+        gone.text
+    );
+    assert_eq!(gone.body["resource_id"], "slugged");
+}

@@ -211,14 +211,17 @@ async fn get_tool_by_slug(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(slug): Path<String>,
-) -> Result<Json<ToolView>> {
+) -> Result<Response> {
     require(&principal, Permission::ToolsRead)?;
-    let tool = state
-        .tools
-        .find_by_slug(&slug)
-        .await?
-        .ok_or_else(|| Error::not_found("mcp_tool", &slug))?;
-    Ok(Json(registry::view_for(&principal, &tool)))
+    let id = registry::id_by_slug(&state, &slug).await?;
+    // The id's read may 404 too (deleted since the slug was cached): name the slug.
+    let view = registry::view_json_for(&state, &principal, id)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound { .. } => Error::not_found("mcp_tool", &slug),
+            other => other,
+        })?;
+    Ok(json_response(StatusCode::OK, view))
 }
 
 async fn update_tool(
