@@ -422,3 +422,20 @@ pub fn platform_binary() -> std::path::PathBuf {
         .find_map(|msg| msg["executable"].as_str().map(std::path::PathBuf::from))
         .expect("cargo reported the mcp-platform executable")
 }
+
+/// Polls `check` until it holds, failing the test after `deadline`: the way
+/// the suites wait for work they cannot await directly.
+pub async fn poll_until(
+    what: &str,
+    deadline: std::time::Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) {
+    let end = std::time::Instant::now() + deadline;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out after {deadline:?} waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -4,7 +4,7 @@
 //! what lets configuration pick any of them.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use mcp_platform::adapters::embedded::{MemoryCache, MemoryRateLimiter};
@@ -20,6 +20,7 @@ use mcp_platform::ports::{
     ToolFilter, ToolRepo, UserRepo,
 };
 use mcp_platform_tests::backends::{self, MongoDatabase, MysqlDatabase, RedisPrefix};
+use mcp_platform_tests::poll_until;
 use mcp_platform_tests::tempdir::TempDir;
 use uuid::Uuid;
 
@@ -125,19 +126,6 @@ fn record(tool: &Tool, change_type: ChangeType) -> HistoryRecord {
 
 fn page(page: u32, page_size: u32) -> PageRequest {
     PageRequest { page, page_size }
-}
-
-async fn poll_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 // ------------------------------------------------------------ ToolRepo
@@ -599,9 +587,11 @@ async fn session_contract(name: &str, sessions: &dyn SessionStore, user_id: Uuid
         )
         .await
         .expect("issue");
-    poll_until("the short-lived token expires", || async {
-        sessions.consume("hash-old").await.expect("consume") == RefreshUse::Unknown
-    })
+    poll_until(
+        "the short-lived token expires",
+        Duration::from_secs(5),
+        async || sessions.consume("hash-old").await.expect("consume") == RefreshUse::Unknown,
+    )
     .await;
 
     // Concurrent use of one token: exactly one caller gets it.
@@ -667,9 +657,11 @@ async fn cache_contract(name: &str, cache: &dyn Cache) {
         )
         .await
         .expect("set");
-    poll_until("a 50 ms entry expires", || async {
-        cache.get("short").await.expect("get").is_none()
-    })
+    poll_until(
+        "a 50 ms entry expires",
+        Duration::from_secs(5),
+        async || cache.get("short").await.expect("get").is_none(),
+    )
     .await;
     cache.ping().await.expect("ping");
 }
@@ -712,12 +704,16 @@ async fn rate_limiter_contract(name: &str, limiter: Arc<dyn RateLimiter>) {
 
     let short = Duration::from_millis(100);
     limiter.hit("c", 1, short).await.expect("hit");
-    poll_until("a 100 ms window resets", || async {
-        matches!(
-            limiter.hit("c", 1, short).await.expect("hit"),
-            RateDecision::Allowed { .. }
-        )
-    })
+    poll_until(
+        "a 100 ms window resets",
+        Duration::from_secs(5),
+        async || {
+            matches!(
+                limiter.hit("c", 1, short).await.expect("hit"),
+                RateDecision::Allowed { .. }
+            )
+        },
+    )
     .await;
 
     // Many concurrent callers never get more than the limit through.

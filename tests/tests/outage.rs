@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mcp_platform_tests::backends::{self, MysqlDatabase};
-use mcp_platform_tests::{spawn_app_with, Reply, TestApp};
+use mcp_platform_tests::{poll_until, spawn_app_with, Reply, TestApp};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -23,17 +23,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
-}
-
-async fn poll_until(what: &str, deadline: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let end = Instant::now() + deadline;
-    while !check().await {
-        assert!(
-            Instant::now() < end,
-            "timed out after {deadline:?} waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Sends a request and checks it came back within [`FAIL_FAST`].
