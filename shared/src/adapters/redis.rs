@@ -78,12 +78,20 @@ impl RedisConn {
         Ok(manager)
     }
 
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        let mut conn = self.conn().await?;
-        tokio::time::timeout(self.timeout, cmd.query_async(&mut conn))
+    /// Awaits one Redis call within the timeout, translating its errors.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T> {
+        tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| unavailable("response timed out"))?
             .map_err(unavailable)
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        let mut conn = self.conn().await?;
+        self.bounded(cmd.query_async(&mut conn)).await
     }
 
     async fn run_script<T: redis::FromRedisValue>(
@@ -91,10 +99,7 @@ impl RedisConn {
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T> {
         let mut conn = self.conn().await?;
-        tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn))
-            .await
-            .map_err(|_| unavailable("response timed out"))?
-            .map_err(unavailable)
+        self.bounded(invocation.invoke_async(&mut conn)).await
     }
 }
 
@@ -213,10 +218,7 @@ impl SessionStore for RedisSessionStore {
             .arg(expires_at.timestamp_millis())
             .ignore();
         let mut conn = self.redis.conn().await?;
-        tokio::time::timeout(self.redis.timeout, pipe.query_async::<()>(&mut conn))
-            .await
-            .map_err(|_| unavailable("response timed out"))?
-            .map_err(unavailable)
+        self.redis.bounded(pipe.query_async::<()>(&mut conn)).await
     }
 
     async fn consume(&self, token_hash: &str) -> Result<RefreshUse> {
