@@ -189,3 +189,114 @@ pub trait JobQueue: Ping {
     /// Adapters that keep no finished jobs (a broker) return 0.
     async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64>;
 }
+
+/// Turns text into vectors. A collection records the model id and the
+/// dimension it was built with; a vector of another dimension is refused and
+/// a model change means a reindex (see the knowledge base).
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// Names the model and its settings, e.g. `offline-ngram-v1` or
+    /// `openai:text-embedding-3-small`; stored with each collection.
+    fn model_id(&self) -> &str;
+    /// Length of every vector this embedder returns.
+    fn dimension(&self) -> usize;
+    /// One L2-normalised vector per text, in order.
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// What a vector index stores with each point (one point per document
+/// chunk) and can filter on before ranking.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChunkPayload {
+    pub document_id: Uuid,
+    /// Position of the chunk in its document, from 0.
+    pub chunk_index: u32,
+    pub title: String,
+    pub source: Option<String>,
+    pub tags: Vec<String>,
+    pub tool_id: Option<Uuid>,
+    /// Who may see the chunk: its owner (and admins) unless `public`.
+    pub owner_id: Option<Uuid>,
+    pub public: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One point of a collection: a chunk's vector and payload. `id` is stable
+/// for the chunk (e.g. a UUID derived from document id and chunk index), so
+/// upserting a document again replaces its points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorPoint {
+    pub id: Uuid,
+    pub vector: Vec<f32>,
+    pub payload: ChunkPayload,
+}
+
+/// Filters applied before ranking. Empty fields do not filter. `visible_to`
+/// keeps public points and those owned by that user; `None` sees everything
+/// (admins, internal jobs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VectorFilter {
+    /// A point matches when it has any of these tags.
+    pub tags: Vec<String>,
+    pub source: Option<String>,
+    pub tool_id: Option<Uuid>,
+    pub visible_to: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPoint {
+    pub id: Uuid,
+    /// Cosine similarity, higher is closer.
+    pub score: f32,
+    pub payload: ChunkPayload,
+}
+
+/// Collections of vectors with payload filters: the embedded exact index and
+/// Qdrant. Every point of a collection has the collection's dimension.
+#[async_trait]
+pub trait VectorIndex: Ping {
+    /// Creates the collection when missing. An existing collection with
+    /// another dimension is a `Conflict` (reindex into a new collection).
+    async fn ensure_collection(&self, collection: &str, dimension: usize) -> Result<()>;
+    /// Inserts or replaces points by id. A vector of the wrong dimension is
+    /// refused (`Validation`) and nothing of the batch is stored.
+    async fn upsert(&self, collection: &str, points: Vec<VectorPoint>) -> Result<()>;
+    /// Removes every point of the document.
+    async fn delete_document(&self, collection: &str, document_id: Uuid) -> Result<()>;
+    /// The `limit` closest points that pass `filter`, by descending score.
+    async fn search(
+        &self,
+        collection: &str,
+        vector: &[f32],
+        filter: &VectorFilter,
+        limit: usize,
+    ) -> Result<Vec<ScoredPoint>>;
+    /// Drops the collection and its points (after a reindex moved on).
+    async fn drop_collection(&self, collection: &str) -> Result<()>;
+}
+
+/// A real-time event for WebSocket and SSE subscribers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Event {
+    /// Who may receive it: a subscriber must be this user or an admin.
+    /// `None` is a broadcast every authenticated subscriber may receive.
+    pub owner_id: Option<Uuid>,
+    /// What subscribers subscribe to: `task:{id}`, `deployment:{id}`, or a
+    /// named topic.
+    pub topic: String,
+    /// The message as sent to clients, with its `type` field
+    /// (`task_update`, `deployment_status`, …).
+    pub message: serde_json::Value,
+}
+
+/// Fans events out to every replica's subscribers: in-process in the
+/// embedded shape, Redis pub/sub when Redis is configured.
+#[async_trait]
+pub trait EventBus: Ping {
+    /// Best effort: an event nobody listens to is dropped.
+    async fn publish(&self, event: Event) -> Result<()>;
+    /// Every event published from now on, on any replica. A receiver that
+    /// falls behind loses the oldest events (bounded buffer), never blocks
+    /// publishers.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event>;
+}

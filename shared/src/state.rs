@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::adapters::embedded::{MemoryCache, MemoryRateLimiter};
+use crate::adapters::embedded::{MemoryCache, MemoryEventBus, MemoryRateLimiter};
 use crate::adapters::sql::{Dialect, SqlJobQueue, SqlStore};
 use crate::auth::{hash_password, random_token, Authenticator, TokenKeys};
 use crate::config::{AdminBootstrap, JwtSecretSource, Secret, Settings};
 use crate::domain::{Email, Password, Role, User, Username};
 use crate::metrics::Metrics;
 use crate::ports::{
-    Cache, HistoryStore, JobQueue, Ping, RateLimiter, SessionStore, ToolRepo, UserRepo,
+    Cache, EventBus, HistoryStore, JobQueue, Ping, RateLimiter, SessionStore, ToolRepo, UserRepo,
 };
 
 /// A backend `/health` probes, by the name it reports.
@@ -38,6 +38,8 @@ pub struct AppState {
     pub sql: Arc<SqlStore>,
     /// The job queue: the SQL table queue of the configured database.
     pub jobs: Arc<dyn JobQueue>,
+    /// Real-time events (task updates, deployment status) for `/ws` and `/events`.
+    pub events: Arc<dyn EventBus>,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
                 users: users.clone(),
             }),
             jobs,
+            events: Arc::new(MemoryEventBus::default()),
             sql: sql.clone(),
             tools: sql,
             history,

@@ -3,7 +3,9 @@
 //! processes.
 
 mod memory_cache;
+mod memory_event_bus;
 mod memory_rate_limiter;
 
 pub use memory_cache::MemoryCache;
+pub use memory_event_bus::{MemoryEventBus, EVENT_BUFFER};
 pub use memory_rate_limiter::MemoryRateLimiter;
