@@ -468,6 +468,108 @@ pub struct JobSettings {
     pub scheduler_tick: Duration,
     /// How long done and dead jobs are kept (`JOB_RETENTION_HOURS`).
     pub retention: Duration,
+    /// Which queue carries the jobs (`JOB_QUEUE_URL`).
+    pub queue: QueueBackend,
+}
+
+/// The transport of the job queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueBackend {
+    /// `JOB_QUEUE_URL` unset: the table queue of `DATABASE_URL`.
+    Sql,
+    /// `amqp://…`: RabbitMQ, work queue `JOB_QUEUE_NAME`.
+    RabbitMq { url: Secret, queue: String },
+    /// `sqs://NAME` or an `https://` SQS queue URL.
+    Sqs {
+        queue: String,
+        /// `AWS_REGION`; unset = the AWS SDK's chain.
+        region: Option<String>,
+        /// `SQS_ENDPOINT_URL`: moto or LocalStack instead of AWS.
+        endpoint_url: Option<String>,
+        /// Long polling of one claim (`SQS_WAIT_SECONDS`).
+        wait: Duration,
+    },
+}
+
+impl QueueBackend {
+    /// The name `/health` reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sql => "sql",
+            Self::RabbitMq { .. } => "rabbitmq",
+            Self::Sqs { .. } => "sqs",
+        }
+    }
+}
+
+impl QueueBackend {
+    fn load(source: &Source) -> Result<Self, ConfigError> {
+        let Some((name, url)) = source.first(&["JOB_QUEUE_URL"]) else {
+            return Ok(Self::Sql);
+        };
+        if url.starts_with("amqp://") || url.starts_with("amqps://") {
+            if !cfg!(feature = "rabbitmq") {
+                return Err(bad(name, "amqp:// needs the `rabbitmq` feature"));
+            }
+            let queue = source
+                .first(&["JOB_QUEUE_NAME"])
+                .map_or("mcp-jobs", |(_, v)| v)
+                .to_owned();
+            let valid = !queue.is_empty()
+                && queue.len() <= 200
+                && queue
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+            if !valid {
+                return Err(bad(
+                    "JOB_QUEUE_NAME",
+                    "1 to 200 characters of letters, digits, - _ . :",
+                ));
+            }
+            return Ok(Self::RabbitMq {
+                url: Secret::new(url),
+                queue,
+            });
+        }
+        let sqs_name = url.strip_prefix("sqs://").map(|n| n.trim_end_matches('/'));
+        let is_sqs = match sqs_name {
+            Some(n) => {
+                !n.is_empty()
+                    && n.len() <= 75
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            }
+            None => {
+                url.starts_with("https://") && url.contains("sqs") && url.matches('/').count() >= 4
+            }
+        };
+        if !is_sqs {
+            return Err(bad(
+                name,
+                "unset (the SQL queue of DATABASE_URL), amqp://user:pass@host:5672/vhost, \
+                 sqs://QUEUE-NAME (1-75 letters, digits, - _) or an https:// SQS queue URL",
+            ));
+        }
+        if !cfg!(feature = "sqs") {
+            return Err(bad(name, "an SQS queue needs the `sqs` feature"));
+        }
+        let endpoint_url = match source.first(&["SQS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"]) {
+            None => None,
+            Some((n, v)) if v.starts_with("http://") || v.starts_with("https://") => {
+                let _ = n;
+                Some(v.trim_end_matches('/').to_owned())
+            }
+            Some((n, _)) => return Err(bad(n, "an http:// or https:// endpoint URL")),
+        };
+        Ok(Self::Sqs {
+            queue: url.to_owned(),
+            region: source
+                .first(&["AWS_REGION", "AWS_DEFAULT_REGION"])
+                .map(|(_, v)| v.to_owned()),
+            endpoint_url,
+            wait: Duration::from_secs(source.within(&["SQS_WAIT_SECONDS"], 1, 0, 20)?),
+        })
+    }
 }
 
 impl JobSettings {
@@ -499,6 +601,7 @@ impl JobSettings {
             retention: Duration::from_secs(
                 3600 * source.within(&["JOB_RETENTION_HOURS"], 168, 1, 87_600)?,
             ),
+            queue: QueueBackend::load(source)?,
         })
     }
 }
@@ -598,6 +701,9 @@ mod tests {
             ("JOB_BACKOFF_BASE_MS", "1.5"),
             ("SCHEDULER_TICK_SECONDS", "99999"),
             ("JOB_RETENTION_HOURS", "0"),
+            ("JOB_QUEUE_URL", "kafka://broker:9092"),
+            ("JOB_QUEUE_URL", "sqs://"),
+            ("JOB_QUEUE_URL", "sqs://bad name"),
         ] {
             let err = load(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{err}");
@@ -622,6 +728,57 @@ mod tests {
         assert_eq!(set.worker_concurrency, 16);
         assert_eq!(set.max_attempts, 3);
         assert_eq!(set.backoff_base, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn the_job_queue_is_chosen_by_its_url() {
+        assert_eq!(load(&[]).expect("loads").jobs.queue, QueueBackend::Sql);
+        let rabbit = load(&[("JOB_QUEUE_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")])
+            .expect("loads")
+            .jobs
+            .queue;
+        assert_eq!(rabbit.name(), "rabbitmq");
+        assert!(matches!(rabbit, QueueBackend::RabbitMq { ref queue, .. } if queue == "mcp-jobs"));
+        assert!(
+            !format!("{rabbit:?}").contains("guest:guest"),
+            "the URL is a secret"
+        );
+        let sqs = load(&[
+            ("JOB_QUEUE_URL", "sqs://mcp-jobs"),
+            ("SQS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .expect("loads")
+        .jobs
+        .queue;
+        assert_eq!(
+            sqs,
+            QueueBackend::Sqs {
+                queue: "sqs://mcp-jobs".into(),
+                region: Some("eu-west-1".into()),
+                endpoint_url: Some("http://127.0.0.1:5000".into()),
+                wait: Duration::from_secs(1),
+            }
+        );
+        let aws = load(&[(
+            "JOB_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/mcp-jobs",
+        )])
+        .expect("loads");
+        assert_eq!(aws.jobs.queue.name(), "sqs");
+        for (var, value) in [
+            ("JOB_QUEUE_NAME", "has space"),
+            ("SQS_ENDPOINT_URL", "localhost:5000"),
+            ("SQS_WAIT_SECONDS", "21"),
+        ] {
+            let url = if var == "JOB_QUEUE_NAME" {
+                "amqp://h"
+            } else {
+                "sqs://q"
+            };
+            let err = load(&[("JOB_QUEUE_URL", url), (var, value)]).expect_err(var);
+            assert_eq!(err.variable, var, "{err}");
+        }
     }
 
     #[test]

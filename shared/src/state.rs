@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::adapters::embedded::{MemoryCache, MemoryEventBus, MemoryRateLimiter};
 use crate::adapters::sql::{Dialect, SqlJobQueue, SqlStore};
 use crate::auth::{hash_password, random_token, Authenticator, TokenKeys};
-use crate::config::{AdminBootstrap, JwtSecretSource, Secret, Settings};
+use crate::config::{AdminBootstrap, JwtSecretSource, QueueBackend, Secret, Settings};
 use crate::domain::{Email, Password, Role, User, Username};
 use crate::metrics::Metrics;
 use crate::ports::{
@@ -36,7 +36,8 @@ pub struct AppState {
     pub health_checks: Arc<Vec<HealthCheck>>,
     /// The relational store itself, for what no port covers (maintenance jobs).
     pub sql: Arc<SqlStore>,
-    /// The job queue: the SQL table queue of the configured database.
+    /// The job queue: the SQL table queue of the configured database, or a
+    /// broker (`JOB_QUEUE_URL`); `settings.jobs.queue.name()` says which.
     pub jobs: Arc<dyn JobQueue>,
     /// Real-time events (task updates, deployment status) for `/ws` and `/events`.
     pub events: Arc<dyn EventBus>,
@@ -78,10 +79,7 @@ impl AppState {
         let shared = shared_state_adapters(&settings, &sql, &mut health_checks)?;
         let users: Arc<dyn UserRepo> = sql.clone();
         let (history, history_outbox) = history_store(&settings, &sql, &mut health_checks).await?;
-        let jobs = Arc::new(SqlJobQueue::new(
-            sql.as_ref().clone(),
-            settings.jobs.max_attempts,
-        ));
+        let jobs = job_queue(&settings, &sql).await?;
         health_checks.push(("queue", jobs.clone()));
 
         let state = Self {
@@ -111,6 +109,63 @@ impl AppState {
             tracing::warn!(error = %e, "history outbox not delivered at start; retried on the next change");
         }
         Ok(state)
+    }
+}
+
+/// The queue `JOB_QUEUE_URL` names; unset, the table queue of the database.
+async fn job_queue(settings: &Settings, sql: &Arc<SqlStore>) -> anyhow::Result<Arc<dyn JobQueue>> {
+    let jobs = &settings.jobs;
+    match &jobs.queue {
+        QueueBackend::Sql => Ok(Arc::new(SqlJobQueue::new(
+            sql.as_ref().clone(),
+            jobs.max_attempts,
+        ))),
+        #[cfg(feature = "rabbitmq")]
+        QueueBackend::RabbitMq { url, queue } => {
+            // Twice the concurrency: the next jobs are already here when a slot frees.
+            let prefetch =
+                u16::try_from(jobs.worker_concurrency.saturating_mul(2)).unwrap_or(u16::MAX);
+            let queue = crate::adapters::rabbitmq::RabbitMqJobQueue::connect(
+                url.expose(),
+                queue,
+                crate::adapters::sql::JobKeys::new(sql.as_ref().clone()),
+                jobs.max_attempts,
+                prefetch,
+            )
+            .await
+            .context("JOB_QUEUE_URL")?;
+            Ok(Arc::new(queue))
+        }
+        #[cfg(feature = "sqs")]
+        QueueBackend::Sqs {
+            queue,
+            region,
+            endpoint_url,
+            wait,
+        } => {
+            use crate::adapters::sqs::{client, SqsClientOptions, SqsJobQueue};
+            let client = client(&SqsClientOptions {
+                region: region.clone(),
+                endpoint_url: endpoint_url.clone(),
+                credentials: None,
+            })
+            .await;
+            let queue = SqsJobQueue::connect(
+                client,
+                queue,
+                crate::adapters::sql::JobKeys::new(sql.as_ref().clone()),
+                jobs.max_attempts,
+                *wait,
+            )
+            .await
+            .context("JOB_QUEUE_URL")?;
+            Ok(Arc::new(queue))
+        }
+        #[allow(unreachable_patterns)]
+        other => anyhow::bail!(
+            "JOB_QUEUE_URL: the {} queue is not built into this binary",
+            other.name()
+        ),
     }
 }
 

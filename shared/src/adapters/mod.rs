@@ -4,6 +4,10 @@
 pub mod embedded;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod sql;
+#[cfg(feature = "sqs")]
+pub mod sqs;

@@ -35,6 +35,8 @@ pub struct HealthReport {
     status: &'static str,
     /// Each configured backend and whether it answered within 2 s.
     checks: BTreeMap<&'static str, bool>,
+    /// The job queue's transport: `sql`, `rabbitmq` or `sqs`.
+    queue: &'static str,
 }
 
 #[utoipa::path(get, path = "/health", tag = "ops",
@@ -60,6 +62,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport
     let report = HealthReport {
         status: if healthy { "healthy" } else { "unhealthy" },
         checks,
+        queue: state.settings.jobs.queue.name(),
     };
     (status, Json(report))
 }
@@ -87,11 +90,25 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Ok(page) => page.total as f64,
         Err(_) => f64::NAN,
     };
-    let body = state.metrics.render(&[(
+    let mut body = state.metrics.render(&[(
         "mcp_tools_total",
         "Registered, not deleted MCP tools.",
         tools,
     )]);
+    // Left out when the queue does not answer in time: a scrape never hangs on it.
+    if let Ok(Ok(counts)) = tokio::time::timeout(CHECK_TIMEOUT, state.jobs.counts()).await {
+        use std::fmt::Write;
+        body.push_str("# HELP mcp_jobs Jobs by status, as the job queue reports them.\n");
+        body.push_str("# TYPE mcp_jobs gauge\n");
+        for (status, n) in [
+            ("queued", counts.queued),
+            ("running", counts.running),
+            ("done", counts.done),
+            ("dead", counts.dead),
+        ] {
+            let _ = writeln!(body, "mcp_jobs{{status=\"{status}\"}} {n}");
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -1,0 +1,12 @@
+-- Idempotency keys of jobs sent to a broker (mirrors migrations/sqlite;
+-- adapters/sql/job_keys.rs explains the protocol).
+CREATE TABLE IF NOT EXISTS job_keys (
+    -- SHA-256 of the idempotency key, as jobs.key_hash.
+    key_hash     CHAR(64)    NOT NULL PRIMARY KEY,
+    job_id       CHAR(36)    NOT NULL,
+    -- When the key was taken (or an orphan adopted).
+    created_at   VARCHAR(32) NOT NULL,
+    -- Set once the broker confirmed the message; NULL while publishing.
+    published_at VARCHAR(32),
+    KEY ix_job_keys_created (created_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
