@@ -221,7 +221,7 @@ impl Drop for MongoDatabase {
 
 /// Runs async cleanup from `Drop`, on its own thread and runtime (the test's
 /// runtime may be shutting down).
-fn run_cleanup(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
+pub fn run_cleanup(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
     let handle = std::thread::spawn(move || {
         if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()

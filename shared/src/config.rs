@@ -488,6 +488,9 @@ pub enum QueueBackend {
         endpoint_url: Option<String>,
         /// Long polling of one claim (`SQS_WAIT_SECONDS`).
         wait: Duration,
+        /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` when both are
+        /// set; otherwise the AWS SDK's chain (profile, instance role).
+        credentials: Option<(String, Secret)>,
     },
 }
 
@@ -568,6 +571,13 @@ impl QueueBackend {
                 .map(|(_, v)| v.to_owned()),
             endpoint_url,
             wait: Duration::from_secs(source.within(&["SQS_WAIT_SECONDS"], 1, 0, 20)?),
+            credentials: match (
+                source.first(&["AWS_ACCESS_KEY_ID"]),
+                source.first(&["AWS_SECRET_ACCESS_KEY"]),
+            ) {
+                (Some((_, key)), Some((_, secret))) => Some((key.to_owned(), Secret::new(secret))),
+                _ => None,
+            },
         })
     }
 }
@@ -758,6 +768,7 @@ mod tests {
                 region: Some("eu-west-1".into()),
                 endpoint_url: Some("http://127.0.0.1:5000".into()),
                 wait: Duration::from_secs(1),
+                credentials: None,
             }
         );
         let aws = load(&[(

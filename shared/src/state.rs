@@ -142,12 +142,13 @@ async fn job_queue(settings: &Settings, sql: &Arc<SqlStore>) -> anyhow::Result<A
             region,
             endpoint_url,
             wait,
+            credentials,
         } => {
             use crate::adapters::sqs::{client, SqsClientOptions, SqsJobQueue};
             let client = client(&SqsClientOptions {
                 region: region.clone(),
                 endpoint_url: endpoint_url.clone(),
-                credentials: None,
+                credentials: credentials.clone(),
             })
             .await;
             let queue = SqsJobQueue::connect(

@@ -21,12 +21,15 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use mcp_platform::adapters::sql::{JobStatus, SqlJobQueue, SqlStore};
+use mcp_platform::adapters::rabbitmq::RabbitMqJobQueue;
+use mcp_platform::adapters::sql::{JobKeys, JobStatus, SqlJobQueue, SqlStore};
+use mcp_platform::adapters::sqs::SqsJobQueue;
 use mcp_platform::jobs::{Job, JobContext, JobError, NewJob, Priority, Registry, Retried};
 use mcp_platform::ports::{JobQueue, SessionStore, UserRepo};
 use mcp_platform::scheduler::{standard_schedule, Scheduler};
 use mcp_platform::worker::{Worker, WorkerOptions};
 use mcp_platform_tests::backends::{self, MysqlDatabase};
+use mcp_platform_tests::brokers::{RabbitQueue, SqsQueue};
 use mcp_platform_tests::platform_binary;
 use mcp_platform_tests::tempdir::TempDir;
 use serde::{Deserialize, Serialize};
@@ -157,12 +160,241 @@ impl Stop {
     }
 }
 
+// ------------------------------------------------------------ the queues
+
+/// What carries the jobs of a [`Subject`].
+enum Transport {
+    Sql,
+    Rabbit(RabbitQueue),
+    Sqs(SqsQueue),
+}
+
+/// A queue under test: the SQL queue of a database, or a broker whose
+/// idempotency keys (and the tests' ledgers) live in a fresh SQLite database.
+struct Subject {
+    name: &'static str,
+    db: Db,
+    max_attempts: u32,
+    queue: Arc<dyn JobQueue>,
+    /// The SQL queue itself, for what only it can show (stored rows).
+    sql: Option<SqlJobQueue>,
+    transport: Transport,
+    /// The finest lease and delay the transport honours (SQS: whole seconds).
+    tick: Duration,
+    /// `queue` as its type, when it is RabbitMQ (to close it).
+    rabbit: Option<RabbitMqJobQueue>,
+}
+
+impl Subject {
+    async fn sql(db: Db, max_attempts: u32) -> Self {
+        let sql = db.queue(max_attempts);
+        Self {
+            name: db.name,
+            queue: Arc::new(sql.clone()),
+            sql: Some(sql),
+            db,
+            max_attempts,
+            transport: Transport::Sql,
+            tick: Duration::from_millis(1),
+            rabbit: None,
+        }
+    }
+
+    async fn rabbitmq(max_attempts: u32) -> Self {
+        let mut subject = Self {
+            name: "rabbitmq",
+            db: Db::sqlite().await,
+            max_attempts,
+            queue: Arc::new(NoQueue),
+            sql: None,
+            transport: Transport::Rabbit(RabbitQueue::new().await),
+            tick: Duration::from_millis(1),
+            rabbit: None,
+        };
+        subject.reopen().await;
+        subject
+    }
+
+    async fn sqs(max_attempts: u32) -> Self {
+        let mut subject = Self {
+            name: "sqs",
+            db: Db::sqlite().await,
+            max_attempts,
+            queue: Arc::new(NoQueue),
+            sql: None,
+            transport: Transport::Sqs(SqsQueue::new().await),
+            tick: Duration::from_secs(1),
+            rabbit: None,
+        };
+        subject.queue = subject.open().await;
+        subject
+    }
+
+    /// Another handle on the same queue, as another process has.
+    async fn open(&self) -> Arc<dyn JobQueue> {
+        match &self.transport {
+            Transport::Sql => Arc::new(SqlJobQueue::new(
+                self.db.second_store().await,
+                self.max_attempts,
+            )),
+            Transport::Rabbit(_) => Arc::new(self.open_rabbit().await),
+            Transport::Sqs(q) => Arc::new(
+                SqsJobQueue::connect(
+                    q.client().await,
+                    &q.url(),
+                    JobKeys::new(self.db.second_store().await),
+                    self.max_attempts,
+                    Duration::ZERO,
+                )
+                .await
+                .expect("connect to SQS"),
+            ),
+        }
+    }
+
+    async fn open_rabbit(&self) -> RabbitMqJobQueue {
+        let Transport::Rabbit(q) = &self.transport else {
+            panic!("{} is not RabbitMQ", self.name);
+        };
+        RabbitMqJobQueue::connect(
+            &q.url,
+            &q.name,
+            JobKeys::new(self.db.second_store().await),
+            self.max_attempts,
+            16,
+        )
+        .await
+        .expect("connect to RabbitMQ")
+    }
+
+    /// RabbitMQ: closes the handle and opens a new one, whose consumer starts
+    /// afresh and sees the ready messages in the broker's priority order
+    /// (a running consumer takes each message as it is published). Its
+    /// deliveries must be settled first. Other queues: nothing to do.
+    async fn reopen(&mut self) {
+        if !matches!(self.transport, Transport::Rabbit(_)) {
+            return;
+        }
+        if let Some(old) = self.rabbit.take() {
+            old.close().await;
+        }
+        let fresh = self.open_rabbit().await;
+        self.queue = Arc::new(fresh.clone());
+        self.rabbit = Some(fresh);
+    }
+
+    /// `ms`, or the transport's tick when that is coarser.
+    fn lease(&self, ms: u64) -> Duration {
+        Duration::from_millis(ms).max(self.tick)
+    }
+
+    /// Environment of a worker process on this queue.
+    fn vars(&self) -> Vec<(String, String)> {
+        match &self.transport {
+            Transport::Sql => Vec::new(),
+            Transport::Rabbit(q) => q.vars(),
+            Transport::Sqs(q) => q.vars(),
+        }
+    }
+
+    /// Claims until `n` deliveries came (brokers hand over a batch as it arrives).
+    async fn claim_n(&self, n: usize, lease: Duration) -> Vec<mcp_platform::jobs::Delivery> {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got.len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{}: only {} of {n} jobs claimed",
+                self.name,
+                got.len()
+            );
+            got.extend(self.queue.claim(n - got.len(), lease).await.expect("claim"));
+        }
+        got
+    }
+
+    /// Waits until a claim yields a delivery.
+    async fn claim_one(&self, what: &str, lease: Duration) -> mcp_platform::jobs::Delivery {
+        eventually(what, Duration::from_secs(15), || async {
+            self.queue
+                .claim(1, lease)
+                .await
+                .expect("claim")
+                .into_iter()
+                .next()
+        })
+        .await
+    }
+}
+
+/// A placeholder while a subject's broker handle is being opened.
+struct NoQueue;
+
+#[async_trait]
+impl mcp_platform::ports::Ping for NoQueue {
+    async fn ping(&self) -> mcp_platform::error::Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobQueue for NoQueue {
+    async fn enqueue(
+        &self,
+        _: NewJob,
+    ) -> mcp_platform::error::Result<mcp_platform::jobs::Enqueued> {
+        Err(mcp_platform::error::Error::internal("no queue"))
+    }
+    async fn claim(
+        &self,
+        _: usize,
+        _: Duration,
+    ) -> mcp_platform::error::Result<Vec<mcp_platform::jobs::Delivery>> {
+        Ok(Vec::new())
+    }
+    async fn ack(&self, _: &mcp_platform::jobs::Receipt) -> mcp_platform::error::Result<bool> {
+        Ok(false)
+    }
+    async fn retry(
+        &self,
+        _: &mcp_platform::jobs::Receipt,
+        _: Duration,
+        _: &str,
+    ) -> mcp_platform::error::Result<Retried> {
+        Ok(Retried::LeaseLost)
+    }
+    async fn dead_letter(
+        &self,
+        _: &mcp_platform::jobs::Receipt,
+        _: &str,
+    ) -> mcp_platform::error::Result<bool> {
+        Ok(false)
+    }
+    async fn counts(&self) -> mcp_platform::error::Result<mcp_platform::jobs::JobCounts> {
+        Ok(Default::default())
+    }
+    async fn purge_finished(&self, _: DateTime<Utc>) -> mcp_platform::error::Result<u64> {
+        Ok(0)
+    }
+}
+
+/// Every queue: SQL on SQLite (and MySQL when configured), RabbitMQ, SQS.
+async fn subjects(max_attempts: u32) -> Vec<Subject> {
+    let mut subjects = Vec::new();
+    for db in databases().await {
+        subjects.push(Subject::sql(db, max_attempts).await);
+    }
+    subjects.push(Subject::rabbitmq(max_attempts).await);
+    subjects.push(Subject::sqs(max_attempts).await);
+    subjects
+}
+
 // ------------------------------------------------------------ the contract
 
 #[tokio::test]
 async fn a_claimed_job_carries_the_envelope_it_was_enqueued_with() {
-    for db in databases().await {
-        let (name, queue) = (db.name, db.queue(5));
+    for s in subjects(5).await {
+        let (name, queue) = (s.name, s.queue.clone());
         let before = mcp_platform::domain::now();
         let payload = json!({"tool": "ünïcödé ✓", "n": 7, "nested": {"list": [1, 2]}});
         let enqueued = queue
@@ -175,8 +407,7 @@ async fn a_claimed_job_carries_the_envelope_it_was_enqueued_with() {
             .expect("enqueue");
         assert!(enqueued.created, "{name}: a new key creates a job");
 
-        let claimed = queue.claim(10, LONG_LEASE).await.expect("claim");
-        assert_eq!(claimed.len(), 1, "{name}: the one job is claimed");
+        let claimed = s.claim_n(1, LONG_LEASE).await;
         let delivery = &claimed[0];
         let envelope = &delivery.job;
         assert_eq!(envelope.id, enqueued.id, "{name}: id");
@@ -202,7 +433,7 @@ async fn a_claimed_job_carries_the_envelope_it_was_enqueued_with() {
             .enqueue(NewJob::raw("echo", json!(null)))
             .await
             .expect("enqueue without key");
-        let claimed = queue.claim(10, LONG_LEASE).await.expect("claim");
+        let claimed = s.claim_n(1, LONG_LEASE).await;
         assert_eq!(
             claimed[0].job.idempotency_key,
             keyless.id.to_string(),
@@ -213,62 +444,69 @@ async fn a_claimed_job_carries_the_envelope_it_was_enqueued_with() {
 
 #[tokio::test]
 async fn claims_come_out_by_priority_then_oldest_first() {
-    for db in databases().await {
-        let (name, queue) = (db.name, db.queue(5));
+    for mut s in subjects(5).await {
+        let name = s.name;
+        if matches!(s.transport, Transport::Sqs(_)) {
+            // SQS has no priorities (see adapters/sqs.rs): nothing to order.
+            continue;
+        }
         let order = [(3, "a"), (9, "b"), (0, "c"), (9, "d"), (5, "e"), (3, "f")];
         for (p, key) in order {
-            queue
+            s.queue
                 .enqueue(job("ordered", key).priority(priority(p)))
                 .await
                 .expect("enqueue");
         }
         let mut one_by_one = Vec::new();
-        while let Some(delivery) = queue
-            .claim(1, LONG_LEASE)
-            .await
-            .expect("claim")
-            .into_iter()
-            .next()
-        {
+        for _ in 0..order.len() {
+            let delivery = s.claim_n(1, LONG_LEASE).await.remove(0);
             one_by_one.push(delivery.job.idempotency_key.clone());
-            assert!(queue.ack(&delivery.receipt).await.expect("ack"));
+            assert!(s.queue.ack(&delivery.receipt).await.expect("ack"));
         }
+        assert!(
+            s.queue
+                .claim(1, LONG_LEASE)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "{name}: nothing else"
+        );
         assert_eq!(
             one_by_one,
             ["b", "d", "e", "a", "f", "c"],
             "{name}: highest priority first, FIFO within a priority"
         );
 
+        s.reopen().await;
         for (p, key) in order {
-            queue
+            s.queue
                 .enqueue(job("ordered", &format!("batch-{key}")).priority(priority(p)))
                 .await
                 .expect("enqueue");
         }
-        let batch: Vec<String> = queue
-            .claim(10, LONG_LEASE)
-            .await
-            .expect("claim")
-            .into_iter()
-            .map(|d| d.job.idempotency_key)
-            .collect();
+        let batch = s.claim_n(order.len(), LONG_LEASE).await;
+        for d in &batch {
+            assert!(s.queue.ack(&d.receipt).await.expect("ack"), "{name}");
+        }
+        let batch: Vec<String> = batch.into_iter().map(|d| d.job.idempotency_key).collect();
         assert_eq!(
             batch,
             ["batch-b", "batch-d", "batch-e", "batch-a", "batch-f", "batch-c"],
             "{name}: a batch claim is in the same order"
         );
 
+        s.reopen().await;
         for key in ["low-1", "low-2"] {
-            queue
+            s.queue
                 .enqueue(job("ordered", key).priority(priority(1)))
                 .await
                 .expect("enqueue");
         }
-        queue
+        s.queue
             .enqueue(job("ordered", "urgent").priority(priority(9)))
             .await
             .expect("enqueue");
-        let first = queue.claim(1, LONG_LEASE).await.expect("claim");
+        let first = s.claim_n(1, LONG_LEASE).await;
         assert_eq!(
             first[0].job.idempotency_key, "urgent",
             "{name}: a later urgent job overtakes older low-priority ones"
@@ -278,8 +516,8 @@ async fn claims_come_out_by_priority_then_oldest_first() {
 
 #[tokio::test]
 async fn enqueuing_one_idempotency_key_twice_yields_one_job() {
-    for db in databases().await {
-        let (name, queue) = (db.name, Arc::new(db.queue(5)));
+    for s in subjects(5).await {
+        let (name, queue) = (s.name, s.queue.clone());
         let first = queue.enqueue(job("dedupe", "same")).await.expect("first");
         let second = queue
             .enqueue(NewJob::raw("other-kind", json!({"different": true})).idempotency_key("same"))
@@ -322,10 +560,14 @@ async fn enqueuing_one_idempotency_key_twice_yields_one_job() {
         assert_eq!(ids.len(), 1, "{name}: all 16 name the same job");
 
         // A finished job still holds its key.
-        let delivery = queue.claim(10, LONG_LEASE).await.expect("claim");
+        let delivery = s.claim_n(5, LONG_LEASE).await;
         for d in &delivery {
-            queue.ack(&d.receipt).await.expect("ack");
+            assert!(queue.ack(&d.receipt).await.expect("ack"), "{name}");
         }
+        assert!(
+            queue.claim(10, LONG_LEASE).await.expect("claim").is_empty(),
+            "{name}: five jobs, no more"
+        );
         assert!(
             !queue
                 .enqueue(job("dedupe", "same"))
@@ -341,10 +583,10 @@ async fn enqueuing_one_idempotency_key_twice_yields_one_job() {
 
 #[tokio::test]
 async fn a_job_is_done_only_once_acked_and_an_ack_needs_the_live_lease() {
-    for db in databases().await {
-        let (name, queue) = (db.name, db.queue(5));
+    for s in subjects(5).await {
+        let (name, queue) = (s.name, s.queue.clone());
         queue.enqueue(job("effect", "k")).await.expect("enqueue");
-        let claimed = queue.claim(5, LONG_LEASE).await.expect("claim");
+        let claimed = s.claim_n(1, LONG_LEASE).await;
         let receipt = claimed[0].receipt.clone();
         let counts = queue.counts().await.expect("counts");
         assert_eq!(
@@ -368,11 +610,7 @@ async fn a_job_is_done_only_once_acked_and_an_ack_needs_the_live_lease() {
             "{name}: acked is done"
         );
         assert!(
-            queue
-                .claim(5, Duration::from_millis(1))
-                .await
-                .expect("claim")
-                .is_empty(),
+            queue.claim(5, s.lease(1)).await.expect("claim").is_empty(),
             "{name}: a done job is never delivered again"
         );
         assert!(
@@ -388,7 +626,7 @@ async fn a_job_is_done_only_once_acked_and_an_ack_needs_the_live_lease() {
             "{name}: nor retried"
         );
         queue.enqueue(job("effect", "k2")).await.expect("enqueue");
-        let other = queue.claim(5, LONG_LEASE).await.expect("claim").remove(0);
+        let other = s.claim_n(1, LONG_LEASE).await.remove(0);
         let forged = mcp_platform::jobs::Receipt {
             token: Uuid::new_v4().to_string(),
             ..other.receipt
@@ -402,27 +640,19 @@ async fn a_job_is_done_only_once_acked_and_an_ack_needs_the_live_lease() {
 
 #[tokio::test]
 async fn an_expired_lease_redelivers_the_job_and_voids_the_old_receipt() {
-    for db in databases().await {
-        let (name, queue) = (db.name, db.queue(5));
+    for s in subjects(5).await {
+        let (name, queue) = (s.name, s.queue.clone());
         queue.enqueue(job("lease", "k")).await.expect("enqueue");
-        let lease = Duration::from_millis(300);
+        let lease = s.lease(300);
+        let first = s.claim_one("the job is delivered", lease).await;
         let started = Instant::now();
-        let first = queue.claim(1, lease).await.expect("claim").remove(0);
         assert!(
             queue.claim(1, lease).await.expect("claim").is_empty(),
             "{name}: hidden while the lease runs"
         );
-        let second = eventually("the lease expires", Duration::from_secs(10), || async {
-            queue
-                .claim(1, LONG_LEASE)
-                .await
-                .expect("claim")
-                .into_iter()
-                .next()
-        })
-        .await;
+        let second = s.claim_one("the lease expires", LONG_LEASE).await;
         assert!(
-            started.elapsed() >= lease,
+            started.elapsed() + Duration::from_millis(50) >= lease,
             "{name}: redelivered only after the lease ({:?})",
             started.elapsed()
         );
@@ -439,10 +669,10 @@ async fn an_expired_lease_redelivers_the_job_and_voids_the_old_receipt() {
 
 #[tokio::test]
 async fn a_retried_job_waits_out_its_backoff_and_counts_the_attempt() {
-    for db in databases().await {
-        let (name, queue) = (db.name, db.queue(5));
+    for s in subjects(5).await {
+        let (name, queue) = (s.name, s.queue.clone());
         let enqueued = queue.enqueue(job("flaky", "k")).await.expect("enqueue");
-        let first = queue.claim(1, LONG_LEASE).await.expect("claim").remove(0);
+        let first = s.claim_n(1, LONG_LEASE).await.remove(0);
         let delay = Duration::from_millis(400);
         let retried_at = Instant::now();
         let before = mcp_platform::domain::now();
@@ -457,36 +687,31 @@ async fn a_retried_job_waits_out_its_backoff_and_counts_the_attempt() {
             at >= before + chrono::Duration::milliseconds(400),
             "{name}: runs again no earlier than the delay"
         );
-        let stored = queue.job(enqueued.id).await.expect("read").expect("stored");
-        assert_eq!(stored.status, JobStatus::Queued, "{name}");
-        assert_eq!(
-            stored.available_at, at,
-            "{name}: stored run-at is the reported one"
-        );
-        assert_eq!(
-            stored.last_error.as_deref(),
-            Some("upstream timed out"),
-            "{name}"
-        );
+        if let Some(sql) = &s.sql {
+            let stored = sql.job(enqueued.id).await.expect("read").expect("stored");
+            assert_eq!(stored.status, JobStatus::Queued, "{name}");
+            assert_eq!(
+                stored.available_at, at,
+                "{name}: stored run-at is the reported one"
+            );
+            assert_eq!(
+                stored.last_error.as_deref(),
+                Some("upstream timed out"),
+                "{name}"
+            );
+        }
         assert!(
             queue.claim(1, LONG_LEASE).await.expect("claim").is_empty(),
             "{name}: not claimable during the backoff"
         );
 
-        let second = eventually("the backoff ends", Duration::from_secs(10), || async {
-            queue
-                .claim(1, LONG_LEASE)
-                .await
-                .expect("claim")
-                .into_iter()
-                .next()
-        })
-        .await;
+        let second = s.claim_one("the backoff ends", LONG_LEASE).await;
         assert!(
             retried_at.elapsed() >= delay - Duration::from_millis(1),
             "{name}: delivered after {:?}, before the {delay:?} backoff",
             retried_at.elapsed()
         );
+        assert_eq!(second.job.id, enqueued.id, "{name}: the same job");
         assert_eq!(second.job.attempt, 2, "{name}: the retry is attempt 2");
         assert_eq!(
             second.job.payload, first.job.payload,
@@ -497,19 +722,11 @@ async fn a_retried_job_waits_out_its_backoff_and_counts_the_attempt() {
 
 #[tokio::test]
 async fn a_job_is_dead_lettered_after_max_attempts_whether_it_fails_or_its_worker_dies() {
-    for db in databases().await {
-        let (name, queue) = (db.name, db.queue(3));
+    for s in subjects(3).await {
+        let (name, queue) = (s.name, s.queue.clone());
         let failing = queue.enqueue(job("failing", "f")).await.expect("enqueue");
         for attempt in 1..=3u32 {
-            let delivery = eventually("the job is claimable", Duration::from_secs(5), || async {
-                queue
-                    .claim(1, LONG_LEASE)
-                    .await
-                    .expect("claim")
-                    .into_iter()
-                    .next()
-            })
-            .await;
+            let delivery = s.claim_one("the job is claimable", LONG_LEASE).await;
             assert_eq!(delivery.job.attempt, attempt, "{name}");
             let outcome = queue
                 .retry(
@@ -532,73 +749,70 @@ async fn a_job_is_dead_lettered_after_max_attempts_whether_it_fails_or_its_worke
                 );
             }
         }
-        let stored = queue.job(failing.id).await.expect("read").expect("stored");
-        assert_eq!(stored.status, JobStatus::Dead, "{name}");
-        assert_eq!(stored.attempts, 3, "{name}");
-        assert_eq!(stored.last_error.as_deref(), Some("boom 3"), "{name}");
+        if let Some(sql) = &s.sql {
+            let stored = sql.job(failing.id).await.expect("read").expect("stored");
+            assert_eq!(stored.status, JobStatus::Dead, "{name}");
+            assert_eq!(stored.attempts, 3, "{name}");
+            assert_eq!(stored.last_error.as_deref(), Some("boom 3"), "{name}");
+        }
         assert!(
-            queue
-                .claim(1, Duration::from_millis(1))
-                .await
-                .expect("claim")
-                .is_empty(),
+            queue.claim(1, s.lease(1)).await.expect("claim").is_empty(),
             "{name}: a dead job is never delivered"
         );
+        assert_eq!(queue.counts().await.expect("counts").dead, 1, "{name}");
 
         // A job whose worker dies every time: its leases run out.
         let crashing = queue.enqueue(job("crashing", "c")).await.expect("enqueue");
-        let lease = Duration::from_millis(100);
+        let lease = s.lease(100);
         for attempt in 1..=3u32 {
-            let delivery = eventually("the lease runs out", Duration::from_secs(5), || async {
-                queue
-                    .claim(1, lease)
-                    .await
-                    .expect("claim")
-                    .into_iter()
-                    .next()
-            })
-            .await;
+            let delivery = s.claim_one("the lease runs out", lease).await;
             assert_eq!(delivery.job.attempt, attempt, "{name}");
         }
-        let status = eventually(
+        eventually(
             "the spent job is buried",
-            Duration::from_secs(5),
+            Duration::from_secs(15),
             || async {
                 assert!(
                     queue.claim(1, lease).await.expect("claim").is_empty(),
                     "{name}: no 4th delivery"
                 );
-                let stored = queue.job(crashing.id).await.expect("read").expect("stored");
-                (stored.status == JobStatus::Dead).then_some(stored)
+                (queue.counts().await.expect("counts").dead == 2).then_some(())
             },
         )
         .await;
-        assert!(
-            status
-                .last_error
-                .as_deref()
-                .is_some_and(|e| e.contains("lease expired")),
-            "{name}: says why: {:?}",
-            status.last_error
-        );
+        if let Some(sql) = &s.sql {
+            let stored = sql.job(crashing.id).await.expect("read").expect("stored");
+            assert_eq!(stored.status, JobStatus::Dead, "{name}");
+            assert!(
+                stored
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("lease expired")),
+                "{name}: says why: {:?}",
+                stored.last_error
+            );
+        }
 
         // A permanent failure goes straight to the dead letters.
         queue.enqueue(job("bad", "b")).await.expect("enqueue");
-        let delivery = queue.claim(1, LONG_LEASE).await.expect("claim").remove(0);
+        let delivery = s.claim_n(1, LONG_LEASE).await.remove(0);
         assert!(queue
             .dead_letter(&delivery.receipt, "payload does not decode")
             .await
             .expect("dead-letter"));
         let counts = queue.counts().await.expect("counts");
         assert_eq!(counts.dead, 3, "{name}: {counts:?}");
-        let dead: Vec<_> = queue
-            .dead_letters(10)
-            .await
-            .expect("dead letters")
-            .into_iter()
-            .map(|j| j.idempotency_key)
-            .collect();
-        assert_eq!(dead, ["b", "c", "f"], "{name}: newest dead letter first");
+        assert_eq!(counts.pending(), 0, "{name}: {counts:?}");
+        if let Some(sql) = &s.sql {
+            let dead: Vec<_> = sql
+                .dead_letters(10)
+                .await
+                .expect("dead letters")
+                .into_iter()
+                .map(|j| j.idempotency_key)
+                .collect();
+            assert_eq!(dead, ["b", "c", "f"], "{name}: newest dead letter first");
+        }
     }
 }
 
@@ -816,15 +1030,59 @@ async fn effects(store: &SqlStore, key_prefix: &str) -> i64 {
         .expect("count effects")
 }
 
-#[tokio::test]
-async fn a_poison_job_ends_dead_lettered_while_other_jobs_keep_flowing() {
-    let app = mcp_platform_tests::spawn_app_with(&[
+/// The app's queue for the worker tests: the embedded SQL one, or a broker.
+async fn app_on(
+    transport: &str,
+    extra: &[(&str, &str)],
+) -> (
+    mcp_platform_tests::TestApp,
+    Option<RabbitQueue>,
+    Option<SqsQueue>,
+) {
+    let mut vars: Vec<(String, String)> = [
         ("JOB_MAX_ATTEMPTS", "3"),
         ("JOB_BACKOFF_BASE_MS", "5"),
         ("WORKER_POLL_INTERVAL_MS", "5"),
         ("WORKER_CONCURRENCY", "4"),
-    ])
-    .await;
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let (mut rabbit, mut sqs) = (None, None);
+    match transport {
+        "rabbitmq" => {
+            let q = RabbitQueue::new().await;
+            vars.extend(q.vars());
+            rabbit = Some(q);
+        }
+        "sqs" => {
+            let q = SqsQueue::new().await;
+            vars.extend(q.vars());
+            sqs = Some(q);
+        }
+        _ => {}
+    }
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    (mcp_platform_tests::spawn_app_with(&vars).await, rabbit, sqs)
+}
+
+#[tokio::test]
+async fn a_poison_job_ends_dead_lettered_while_other_jobs_keep_flowing() {
+    for transport in ["sql", "rabbitmq", "sqs"] {
+        poison_job_on(transport).await;
+    }
+}
+
+async fn poison_job_on(transport: &str) {
+    let (app, _rabbit, _sqs) = app_on(transport, &[]).await;
+    assert_eq!(app.state.settings.jobs.queue.name(), transport);
+    let health = app.get("/health", None).await;
+    assert_eq!(health.body["queue"], transport, "/health names the queue");
+    assert_eq!(
+        health.body["checks"]["queue"], true,
+        "{transport}: {health:?}"
+    );
     let state = app.state.clone();
     create_effects_table(&state.sql).await;
     let queue = state.jobs.clone();
@@ -889,7 +1147,20 @@ async fn a_poison_job_ends_dead_lettered_while_other_jobs_keep_flowing() {
     stop.stop();
     let report = running.await.expect("worker task");
 
-    assert_eq!(counts.done, 40, "every good job completed: {counts:?}");
+    assert_eq!(
+        counts.done, 40,
+        "{transport}: every good job completed: {counts:?}"
+    );
+    assert_eq!(
+        (report.completed, report.dead_lettered, report.retried),
+        (40, 4, 6),
+        "{transport}: the worker's own account: {report:?}"
+    );
+    let metrics = app.get("/metrics", None).await.text;
+    assert!(
+        metrics.contains("mcp_jobs{status=\"dead\"} 4"),
+        "{transport}: /metrics counts jobs by status"
+    );
     assert_eq!(
         counts.dead, 4,
         "the four bad jobs are dead letters: {counts:?}"
@@ -899,6 +1170,9 @@ async fn a_poison_job_ends_dead_lettered_while_other_jobs_keep_flowing() {
         40,
         "each good effect stored"
     );
+    if transport != "sql" {
+        return;
+    }
     let inspect = SqlJobQueue::new(state.sql.as_ref().clone(), 3);
     let record = |id| {
         let inspect = inspect.clone();
@@ -934,11 +1208,6 @@ async fn a_poison_job_ends_dead_lettered_while_other_jobs_keep_flowing() {
     assert_eq!(
         unknown.attempts, 3,
         "an unknown kind is retried, for a newer worker"
-    );
-    assert_eq!(
-        (report.completed, report.dead_lettered, report.retried),
-        (40, 4, 6),
-        "the worker's own account: {report:?}"
     );
 }
 
@@ -1027,13 +1296,11 @@ async fn a_job_still_running_when_the_grace_period_ends_is_left_to_its_lease() {
 
 #[tokio::test]
 async fn two_schedulers_ticking_concurrently_enqueue_each_periodic_job_once_per_period() {
-    for db in databases().await {
-        let name = db.name;
-        let a = Scheduler::new(Arc::new(db.queue(5)), standard_schedule());
-        let b = Scheduler::new(
-            Arc::new(SqlJobQueue::new(db.second_store().await, 5)),
-            standard_schedule(),
-        );
+    for s in subjects(5).await {
+        let (name, db) = (s.name, &s.db);
+        // Two schedulers, each with its own connection, as two replicas have.
+        let a = Scheduler::new(s.queue.clone(), standard_schedule());
+        let b = Scheduler::new(s.open().await, standard_schedule());
         let start: DateTime<Utc> = "2026-11-25T22:58:07Z".parse().expect("time");
         let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         let mut created: BTreeMap<&str, usize> = BTreeMap::new();
@@ -1057,18 +1324,44 @@ async fn two_schedulers_ticking_concurrently_enqueue_each_periodic_job_once_per_
                 }
             }
         }
-        for (kind, keys) in &expected {
-            let stored: BTreeSet<String> =
-                sqlx::query("SELECT idempotency_key FROM jobs WHERE kind = ?")
-                    .bind(*kind)
-                    .fetch_all(db.store.pool())
+        // What the queue holds: every job, by kind, read back.
+        let total: usize = expected.values().map(BTreeSet::len).sum();
+        let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if s.sql.is_some() {
+            for row in sqlx::query("SELECT kind, idempotency_key FROM jobs")
+                .fetch_all(db.store.pool())
+                .await
+                .expect("read jobs")
+            {
+                held.entry(mcp_platform_tests::backends::text_column(&row, "kind"))
+                    .or_default()
+                    .push(mcp_platform_tests::backends::text_column(
+                        &row,
+                        "idempotency_key",
+                    ));
+            }
+        } else {
+            for delivery in s.claim_n(total, LONG_LEASE).await {
+                held.entry(delivery.job.kind.clone())
+                    .or_default()
+                    .push(delivery.job.idempotency_key.clone());
+                s.queue.ack(&delivery.receipt).await.expect("ack");
+            }
+            assert!(
+                s.queue
+                    .claim(10, LONG_LEASE)
                     .await
-                    .expect("read jobs")
-                    .iter()
-                    .map(|row| mcp_platform_tests::backends::text_column(row, "idempotency_key"))
-                    .collect();
+                    .expect("claim")
+                    .is_empty(),
+                "{name}: no message beyond one per period"
+            );
+        }
+        for (kind, keys) in &expected {
+            let mut stored = held.remove(*kind).unwrap_or_default();
+            stored.sort();
+            let keys: Vec<String> = keys.iter().cloned().collect();
             assert_eq!(
-                &stored, keys,
+                stored, keys,
                 "{name}: {kind}: one job for every period, no other"
             );
             assert_eq!(
@@ -1267,10 +1560,9 @@ async fn create_ledger(db: &Db) {
 async fn a_worker_killed_mid_job_again_and_again_loses_nothing_and_doubles_nothing() {
     const KILLS: usize = 24;
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_ledger-worker"));
-    for db in databases().await {
-        let name = db.name;
-        create_ledger(&db).await;
-        let queue = db.queue(1000);
+    for s in subjects(1000).await {
+        let (name, db, queue) = (s.name, &s.db, s.queue.clone());
+        create_ledger(db).await;
         let mut keys = BTreeSet::new();
         let mut enqueue_more = |count: usize| {
             let start = keys.len();
@@ -1289,18 +1581,30 @@ async fn a_worker_killed_mid_job_again_and_again_loses_nothing_and_doubles_nothi
                     .created
             );
         }
-        let vars = [
+        let mut vars: Vec<(String, String)> = [
             ("WORKER_CONCURRENCY", "4"),
             ("WORKER_POLL_INTERVAL_MS", "5"),
-            ("JOB_LEASE_SECONDS", "2"),
+            // SQS hides a killed worker's jobs for the whole lease.
+            (
+                "JOB_LEASE_SECONDS",
+                if s.tick >= Duration::from_secs(1) {
+                    "1"
+                } else {
+                    "2"
+                },
+            ),
             ("JOB_BACKOFF_BASE_MS", "5"),
             // Kills spend attempts; none of these jobs may die of it.
             ("JOB_MAX_ATTEMPTS", "1000"),
-        ];
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+        vars.extend(s.vars());
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let runs = || db.count("SELECT COUNT(*) FROM test_ledger_runs");
         for kill in 0..KILLS {
             let before = runs().await;
-            let mut worker = process(&binary, &[], &db, &vars);
+            let mut worker = process(&binary, &[], db, &vars);
             // Kill at a different depth each time: after 1 to 5 new runs began.
             let target = before + 1 + (kill % 5) as i64;
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -1339,24 +1643,29 @@ async fn a_worker_killed_mid_job_again_and_again_loses_nothing_and_doubles_nothi
             );
         }
 
-        let mut last = process(&binary, &[], &db, &vars);
+        let jobs = keys.len() as i64;
+        let mut last = process(&binary, &[], db, &vars);
         let counts = eventually(
             "the last worker drains the queue",
             Duration::from_secs(120),
             || async {
                 let counts = queue.counts().await.expect("counts");
-                (counts.pending() == 0).then_some(counts)
+                let recorded = db.count("SELECT COUNT(*) FROM test_ledger").await;
+                // A broker reports only what this process holds as running.
+                let drained = counts.pending() == 0 && (s.sql.is_some() || recorded == jobs);
+                drained.then_some(counts)
             },
         )
         .await;
         terminate(&mut last, "ledger-worker").await;
 
-        let jobs = keys.len() as i64;
         assert_eq!(counts.dead, 0, "{name}: no job died: {counts:?}");
-        assert_eq!(
-            counts.done, jobs as u64,
-            "{name}: every job is done: {counts:?}"
-        );
+        if s.sql.is_some() {
+            assert_eq!(
+                counts.done, jobs as u64,
+                "{name}: every job is done: {counts:?}"
+            );
+        }
         let ledger: BTreeSet<String> = sqlx::query("SELECT idempotency_key FROM test_ledger")
             .fetch_all(db.store.pool())
             .await
@@ -1399,25 +1708,50 @@ impl Job for NoOp {
     }
 }
 
-/// A measurement, not a check: `cargo test --release -p mcp-platform-tests
-/// --test queue -- --ignored --nocapture no_op`.
+/// A measurement, not a check (bench/jobs.sh runs it): `cargo test --release
+/// -p mcp-platform-tests --test queue -- --ignored --nocapture no_op`.
+/// `MCP_BENCH_QUEUES` picks the queues (default `sql,rabbitmq,sqs`),
+/// `MCP_BENCH_JOBS` the number of jobs (default 5000).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; run it on purpose"]
 async fn no_op_job_throughput() {
-    const JOBS: u64 = 5000;
-    let app = mcp_platform_tests::spawn_app_with(&[
-        ("WORKER_CONCURRENCY", "16"),
-        ("WORKER_POLL_INTERVAL_MS", "5"),
-    ])
+    let jobs: u64 = std::env::var("MCP_BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let queues = std::env::var("MCP_BENCH_QUEUES").unwrap_or_else(|_| "sql,rabbitmq,sqs".into());
+    for transport in queues.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        no_op_throughput_on(transport, jobs).await;
+    }
+}
+
+async fn no_op_throughput_on(transport: &str, jobs: u64) {
+    let (app, _rabbit, _sqs) = app_on(
+        transport,
+        &[
+            ("WORKER_CONCURRENCY", "16"),
+            ("WORKER_POLL_INTERVAL_MS", "5"),
+        ],
+    )
     .await;
     let state = app.state.clone();
     let started = Instant::now();
-    for _ in 0..JOBS {
-        state
-            .jobs
-            .enqueue(NewJob::of(&NoOp {}).expect("job"))
-            .await
-            .expect("enqueue");
+    // Enqueuers in parallel, as request handlers are.
+    let per_task = jobs.div_ceil(16);
+    let mut enqueuers = tokio::task::JoinSet::new();
+    for t in 0..16 {
+        let queue = state.jobs.clone();
+        enqueuers.spawn(async move {
+            for _ in (t * per_task)..((t + 1) * per_task).min(jobs) {
+                queue
+                    .enqueue(NewJob::of(&NoOp {}).expect("job"))
+                    .await
+                    .expect("enqueue");
+            }
+        });
+    }
+    while let Some(done) = enqueuers.join_next().await {
+        done.expect("enqueuer");
     }
     let enqueue = started.elapsed();
     let worker = Worker::new(state.clone(), Registry::standard().with::<NoOp>());
@@ -1432,7 +1766,7 @@ async fn no_op_job_throughput() {
         Duration::from_secs(600),
         || async {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            (state.jobs.counts().await.expect("counts").done == JOBS).then_some(())
+            (state.jobs.counts().await.expect("counts").done >= jobs).then_some(())
         },
     )
     .await;
@@ -1440,8 +1774,8 @@ async fn no_op_job_throughput() {
     stop.stop();
     running.await.expect("worker");
     eprintln!(
-        "{JOBS} no-op jobs: enqueue {:.0} jobs/s ({enqueue:?}), claim+run+ack {:.0} jobs/s ({drain:?})",
-        JOBS as f64 / enqueue.as_secs_f64(),
-        JOBS as f64 / drain.as_secs_f64(),
+        "{transport}: {jobs} no-op jobs: enqueue {:.0} jobs/s ({enqueue:?}), claim+run+ack {:.0} jobs/s ({drain:?})",
+        jobs as f64 / enqueue.as_secs_f64(),
+        jobs as f64 / drain.as_secs_f64(),
     );
 }

@@ -9,7 +9,8 @@
 //!   milliseconds) with `x-message-ttl = ms` that dead-letters back into `Q`
 //!   through the default exchange. Every message of a bucket has the same
 //!   TTL, so expiry at the head of the queue (RabbitMQ's rule) never holds
-//!   a short delay behind a long one. A delay is rounded up to its bucket.
+//!   a short delay behind a long one. A delay is rounded up to its bucket;
+//!   a `run_at` more than 2^22 ms (about 70 minutes) ahead is refused.
 //!
 //! Messages: persistent, body `serde_json(JobEnvelope)` whose `attempt` is
 //! the deliveries made before this message. Every publish waits for the
@@ -150,6 +151,21 @@ struct Inner {
     arrived: tokio::sync::Notify,
     buckets: Mutex<HashSet<u64>>,
     done: AtomicU64,
+}
+
+impl Drop for Inner {
+    /// The last handle gone: close the connection, so the broker takes back
+    /// what this consumer held at once instead of when the socket times out.
+    fn drop(&mut self) {
+        if let (Some(link), Ok(runtime)) = (
+            self.link.get_mut().take(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            runtime.spawn(async move {
+                let _ = link.connection.close(200, "bye").await;
+            });
+        }
+    }
 }
 
 /// The RabbitMQ job queue. Cheap to clone.
@@ -577,22 +593,29 @@ impl RabbitMqJobQueue {
         (lease.generation == current).then_some(lease)
     }
 
-    /// Deletes the queues and exchange of this adapter (tests, teardown).
-    pub async fn delete_everything(&self) -> Result<()> {
-        let link = self.link().await?;
-        let q = &self.inner.queue;
-        let mut names = vec![q.clone(), self.dead_queue_name()];
-        names.extend((0..=MAX_BUCKET_EXP).map(|e| format!("{q}.delay.{}", 1u64 << e)));
+    /// Deletes work queue `queue`, its delay and dead-letter queues and
+    /// its dead-letter exchange (tests, teardown). Missing ones are fine.
+    pub async fn delete_topology(url: &str, queue: &str) -> Result<()> {
+        let connection = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .map_err(|e| unavailable("connect", e))?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| unavailable("open a channel", e))?;
+        let mut names = vec![queue.to_owned(), format!("{queue}.dead")];
+        names.extend((0..=MAX_BUCKET_EXP).map(|e| format!("{queue}.delay.{}", 1u64 << e)));
         for name in names {
-            link.publish
+            channel
                 .queue_delete(&name, QueueDeleteOptions::default())
                 .await
                 .map_err(|e| unavailable(&format!("delete queue {name}"), e))?;
         }
-        link.publish
-            .exchange_delete(&format!("{q}.dlx"), ExchangeDeleteOptions::default())
+        channel
+            .exchange_delete(&format!("{queue}.dlx"), ExchangeDeleteOptions::default())
             .await
             .map_err(|e| unavailable("delete the dead-letter exchange", e))?;
+        let _ = connection.close(200, "bye").await;
         Ok(())
     }
 
@@ -618,6 +641,22 @@ impl RabbitMqJobQueue {
             .map_err(|e| unavailable(&format!("inspect queue {queue}"), e))?;
         Ok(u64::from(declared.message_count()))
     }
+}
+
+/// Refuses a `run_at` further ahead than the transport can hold a message.
+pub(crate) fn too_far_ahead(job: &NewJob, limit: Duration, transport: &str) -> Result<()> {
+    let ahead = job
+        .run_at
+        .and_then(|at| (at - crate::domain::now()).to_std().ok())
+        .unwrap_or_default();
+    if ahead > limit {
+        return Err(Error::Validation(vec![crate::error::FieldError::new(
+            &["job", "run_at"],
+            "value_error",
+            format!("{transport} holds a job back at most {} s", limit.as_secs()),
+        )]));
+    }
+    Ok(())
 }
 
 /// Hands the deliveries whose lease ran out back to the broker, which
@@ -659,6 +698,7 @@ impl Ping for RabbitMqJobQueue {
 #[async_trait]
 impl JobQueue for RabbitMqJobQueue {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
+        too_far_ahead(&job, Duration::from_millis(1 << MAX_BUCKET_EXP), "RabbitMQ")?;
         self.inner
             .keys
             .enqueue_once(job, |p: Publication| async move {

@@ -11,7 +11,8 @@
 //! - `enqueue`: dedupe by idempotency key in the relational store
 //!   ([`JobKeys`]), then `SendMessage`, batched: concurrent enqueues are
 //!   coalesced into `SendMessageBatch` calls of up to 10 entries. A future
-//!   `run_at` becomes `DelaySeconds` (SQS allows at most 15 minutes).
+//!   `run_at` becomes `DelaySeconds`; one more than 15 minutes ahead (SQS's
+//!   limit) is refused (`Validation` on `job.run_at`).
 //! - `claim(max, lease)`: one `ReceiveMessage` of up to `min(max, 10)`
 //!   messages with long polling (`wait`) and a visibility timeout of the
 //!   lease rounded up to whole seconds. SQS has no priorities: a batch is
@@ -32,11 +33,13 @@
 //! URL is used as it is (queues owned by infrastructure code); its redrive
 //! policy must name the DLQ.
 //!
-//! SQS semantics to know: a stale receipt handle (the lease expired and the
-//! message was received again) cannot change the visibility of the newer
-//! delivery, but `DeleteMessage` with it may still delete the message — the
-//! stale holder finished the job's effect before acking, so that deletes a
-//! job whose effect is done.
+//! Stale receipts: SQS itself accepts an older receipt handle of a message
+//! that was received again (`DeleteMessage` "succeeds but might not delete",
+//! moto deletes). So the adapter settles only the latest delivery of a job
+//! that this process received: a receipt that is not it (settled already,
+//! superseded by a newer receive, forged) settles nothing. Across processes
+//! the SQS rule stands — a stale holder finished the job's effect before it
+//! acked, so its delete removes a job whose effect is done.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,7 +51,7 @@ use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
     SendMessageBatchRequestEntry,
 };
-use aws_sdk_sqs::Client;
+pub use aws_sdk_sqs::Client;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
@@ -127,9 +130,10 @@ pub struct SqsJobQueue {
     wait: Duration,
     sender: mpsc::Sender<Outgoing>,
     done: Arc<AtomicU64>,
-    /// The envelopes of this process's live deliveries, by receipt handle:
-    /// a dead letter carries the job, and the receipt alone does not.
-    claimed: Arc<Mutex<HashMap<String, JobEnvelope>>>,
+    /// The latest delivery of each job this process received and has not
+    /// settled: its receipt handle and envelope (a dead letter carries the
+    /// job, and the receipt alone does not).
+    claimed: Arc<Mutex<HashMap<uuid::Uuid, (String, JobEnvelope)>>>,
 }
 
 impl SqsJobQueue {
@@ -173,15 +177,20 @@ impl SqsJobQueue {
         &self.dlq_url
     }
 
-    /// Deletes the queue and its DLQ (tests, teardown).
-    pub async fn delete_queues(&self) -> Result<()> {
-        for url in [&self.queue_url, &self.dlq_url] {
-            self.client
-                .delete_queue()
-                .queue_url(url)
-                .send()
-                .await
-                .map_err(|e| unavailable("delete queue", e.into_service_error()))?;
+    /// Deletes queue `NAME` and `NAME-dlq` if they exist (tests, teardown).
+    pub async fn delete_queues(client: &Client, name: &str) -> Result<()> {
+        for name in [name.to_owned(), format!("{name}-dlq")] {
+            let Ok(found) = client.get_queue_url().queue_name(&name).send().await else {
+                continue;
+            };
+            if let Some(url) = found.queue_url() {
+                client
+                    .delete_queue()
+                    .queue_url(url)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("delete queue", e.into_service_error()))?;
+            }
         }
         Ok(())
     }
@@ -237,6 +246,18 @@ impl SqsJobQueue {
                     Err(unavailable("delete message", e))
                 }
             }
+        }
+    }
+
+    /// The envelope of the receipt's delivery if it is the latest unsettled
+    /// one of its job in this process; it is settled from now on.
+    fn take(&self, receipt: &Receipt) -> Option<JobEnvelope> {
+        let mut claimed = self.claimed.lock();
+        match claimed.get(&receipt.job_id) {
+            Some((token, _)) if *token == receipt.token => claimed
+                .remove(&receipt.job_id)
+                .map(|(_, envelope)| envelope),
+            _ => None,
         }
     }
 
@@ -419,6 +440,16 @@ impl Ping for SqsJobQueue {
 #[async_trait]
 impl JobQueue for SqsJobQueue {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
+        if let Some(at) = job.run_at {
+            let ahead = (at - crate::domain::now()).to_std().unwrap_or_default();
+            if ahead > Duration::from_secs(MAX_DELAY_SECS) {
+                return Err(Error::Validation(vec![crate::error::FieldError::new(
+                    &["job", "run_at"],
+                    "value_error",
+                    format!("SQS holds a job back at most {MAX_DELAY_SECS} s"),
+                )]));
+            }
+        }
         self.keys
             .enqueue_once(job, |p: Publication| async move {
                 let body = serde_json::to_string(&p.envelope)
@@ -475,7 +506,7 @@ impl JobQueue for SqsJobQueue {
                 .unwrap_or(1);
             self.claimed
                 .lock()
-                .insert(handle.to_owned(), envelope.clone());
+                .insert(envelope.id, (handle.to_owned(), envelope.clone()));
             deliveries.push(Delivery {
                 receipt: Receipt {
                     job_id: envelope.id,
@@ -496,8 +527,10 @@ impl JobQueue for SqsJobQueue {
     }
 
     async fn ack(&self, receipt: &Receipt) -> Result<bool> {
+        if self.take(receipt).is_none() {
+            return Ok(false);
+        }
         let deleted = self.delete(receipt).await?;
-        self.claimed.lock().remove(&receipt.token);
         if deleted {
             self.done.fetch_add(1, Ordering::Relaxed);
         }
@@ -512,6 +545,9 @@ impl JobQueue for SqsJobQueue {
                 Retried::LeaseLost
             });
         }
+        if self.take(receipt).is_none() {
+            return Ok(Retried::LeaseLost);
+        }
         let secs = ceil_secs(delay, MAX_VISIBILITY_SECS);
         let changed = self
             .client
@@ -521,7 +557,6 @@ impl JobQueue for SqsJobQueue {
             .visibility_timeout(secs)
             .send()
             .await;
-        self.claimed.lock().remove(&receipt.token);
         match changed {
             Ok(_) => Ok(Retried::Scheduled {
                 at: crate::domain::now() + chrono::Duration::seconds(i64::from(secs)),
@@ -538,26 +573,11 @@ impl JobQueue for SqsJobQueue {
     }
 
     async fn dead_letter(&self, receipt: &Receipt, error: &str) -> Result<bool> {
-        let Some(envelope) = self.claimed.lock().get(&receipt.token).cloned() else {
+        let Some(envelope) = self.take(receipt) else {
             return Ok(false);
         };
-        // Still ours? A stale handle cannot change the visibility.
-        let held = self
-            .client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(&receipt.token)
-            .visibility_timeout(60)
-            .send()
-            .await;
-        if held.is_err() {
-            self.claimed.lock().remove(&receipt.token);
-            return Ok(false);
-        }
         self.send_dead(&envelope, error).await?;
-        let deleted = self.delete(receipt).await?;
-        self.claimed.lock().remove(&receipt.token);
-        Ok(deleted)
+        self.delete(receipt).await
     }
 
     /// `queued`: visible and delayed messages; `running`: in flight
