@@ -40,6 +40,8 @@ pub struct AppState {
     pub jobs: Arc<dyn JobQueue>,
     /// Real-time events (task updates, deployment status) for `/ws` and `/events`.
     pub events: Arc<dyn EventBus>,
+    /// Documents, embeddings, the vector index and search (the tool catalog too).
+    pub knowledge: Arc<crate::knowledge::Knowledge>,
 }
 
 impl AppState {
@@ -83,6 +85,7 @@ impl AppState {
             settings.jobs.max_attempts,
         ));
         health_checks.push(("queue", jobs.clone()));
+        let knowledge = knowledge(&settings, &sql).await?;
 
         let state = Self {
             auth: Arc::new(Authenticator {
@@ -91,6 +94,7 @@ impl AppState {
             }),
             jobs,
             events: Arc::new(MemoryEventBus::default()),
+            knowledge,
             sql: sql.clone(),
             tools: sql,
             history,
@@ -110,8 +114,79 @@ impl AppState {
         if let Err(e) = crate::registry::deliver_history(&state).await {
             tracing::warn!(error = %e, "history outbox not delivered at start; retried on the next change");
         }
+        start_knowledge(&state).await?;
         Ok(state)
     }
+}
+
+/// The configured embedder, the embedded vector index and the relational
+/// document store.
+async fn knowledge(
+    settings: &Settings,
+    sql: &Arc<SqlStore>,
+) -> anyhow::Result<Arc<crate::knowledge::Knowledge>> {
+    use crate::config::EmbeddingProvider;
+    use crate::ports::{DocumentStore, Embedder, VectorIndex};
+    let k = &settings.knowledge;
+    let embedder: Arc<dyn Embedder> = match k.provider {
+        EmbeddingProvider::Offline => Arc::new(crate::adapters::embedded::OfflineEmbedder::new(
+            k.dimensions,
+        )),
+        EmbeddingProvider::OpenAi => Arc::new(
+            crate::adapters::openai_embeddings::OpenAiEmbedder::new(
+                crate::adapters::openai_embeddings::OpenAiEmbeddingsConfig {
+                    base_url: k.base_url.clone(),
+                    model: k.model.clone(),
+                    dimension: k.dimensions,
+                    send_dimensions: k.dimensions_given,
+                    api_key: k.api_key.clone(),
+                    timeout: k.timeout,
+                    max_retries: k.max_retries,
+                    batch_size: k.batch_size,
+                    backoff_base: std::time::Duration::from_millis(500),
+                },
+            )
+            .context("EMBEDDING_PROVIDER=openai")?,
+        ),
+        EmbeddingProvider::Local => anyhow::bail!(
+            "configuration error: EMBEDDING_PROVIDER: local needs a build with the local embedder"
+        ),
+    };
+    let vectors: Arc<dyn VectorIndex> = Arc::new(
+        crate::adapters::embedded::FlatIndex::open(sql.as_ref().clone())
+            .await
+            .context("loading the vector index")?,
+    );
+    let documents: Arc<dyn DocumentStore> = sql.clone();
+    Ok(Arc::new(crate::knowledge::Knowledge::new(
+        embedder,
+        vectors,
+        documents,
+        k.inline_max_chars,
+    )))
+}
+
+/// Loads the lexical index and queues a reindex when stored vectors were
+/// made by another model (or some documents are still pending).
+async fn start_knowledge(state: &AppState) -> anyhow::Result<()> {
+    let stale = state
+        .knowledge
+        .start()
+        .await
+        .context("starting the knowledge base")?;
+    if stale {
+        let key = format!(
+            "reindex_knowledge:{}:{}",
+            state.knowledge.model_key(),
+            crate::domain::now().format("%Y%m%d%H%M")
+        );
+        let job = crate::jobs::NewJob::of(&crate::jobs::ReindexKnowledge::default())?
+            .idempotency_key(key);
+        if let Err(e) = state.jobs.enqueue(job).await {
+            tracing::warn!(error = %e, "reindex not queued; the periodic sweep does it");
+        }
+    }
+    Ok(())
 }
 
 /// MongoDB when `MONGODB_URL` is set (the SQL history table becomes its

@@ -4,6 +4,7 @@
 pub mod embedded;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
+pub mod openai_embeddings;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod sql;

@@ -7,6 +7,7 @@
 //! no `RETURNING`, `!` as the LIKE escape (a backslash means different things
 //! in MySQL and SQLite string literals). Where they differ, [`Dialect`] says so.
 
+mod knowledge;
 mod queue;
 mod sessions;
 mod tools;
