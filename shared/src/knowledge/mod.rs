@@ -667,3 +667,78 @@ pub async fn catalog_remove(state: &AppState, id: Uuid) {
         tracing::warn!(error = %e, tool_id = %id, "tool catalog entry not removed");
     }
 }
+
+/// The most tools `GET /mcps?q=` ranks; past this the catalog needs a
+/// real search server anyway.
+const MAX_RANKED_TOOLS: u32 = 10_000;
+
+/// `GET /mcps?q=`: live tools passing the other filters that match `q` —
+/// as a substring of name or description (the listing's contract), by a
+/// shared word, or by a cosine similarity of at least
+/// `SEARCH_CATALOG_MIN_SIMILARITY` — ranked by the hybrid score (best
+/// first), then newest first. Reading the live tools from the repository
+/// means a deleted tool can never show, whatever the catalog still holds.
+pub async fn rank_tools(
+    state: &AppState,
+    filter: &crate::ports::ToolFilter,
+    page: crate::ports::PageRequest,
+) -> Result<crate::ports::Page<Tool>> {
+    let Some(q) = filter.q.as_deref() else {
+        return state.tools.list(filter, page).await;
+    };
+    let base = crate::ports::ToolFilter {
+        q: None,
+        ..filter.clone()
+    };
+    let mut live = Vec::new();
+    let mut request = crate::ports::PageRequest {
+        page: 1,
+        page_size: 1000,
+    };
+    loop {
+        let batch = state.tools.list(&base, request).await?;
+        let done = batch.items.len() < request.page_size as usize;
+        live.extend(batch.items);
+        if done || request.page * request.page_size >= MAX_RANKED_TOOLS {
+            break;
+        }
+        request.page += 1;
+    }
+    let hits: HashMap<Uuid, Hit> = state
+        .knowledge
+        .search(TOOLS, q, &VectorFilter::default(), usize::MAX)
+        .await?
+        .into_iter()
+        .map(|h| (h.document_id, h))
+        .collect();
+    let needle = q.to_lowercase();
+    let min_cosine = state.settings.knowledge.catalog_min_similarity;
+    let mut matched: Vec<(f32, Tool)> = live
+        .into_iter()
+        .filter_map(|tool| {
+            let hit = hits.get(&tool.id);
+            let text = format!(
+                "{}\n{}",
+                tool.name,
+                tool.description.as_deref().unwrap_or_default()
+            )
+            .to_lowercase();
+            let keep = text.contains(&needle)
+                || hit.is_some_and(|h| h.lexical || h.cosine.is_some_and(|c| c >= min_cosine));
+            keep.then(|| (hit.map_or(0.0, |h| h.score), tool))
+        })
+        .collect();
+    matched.sort_by(|(sa, a), (sb, b)| {
+        sb.total_cmp(sa)
+            .then(b.created_at.cmp(&a.created_at))
+            .then(b.id.cmp(&a.id))
+    });
+    let total = matched.len() as u64;
+    let items = matched
+        .into_iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(page.page_size as usize)
+        .map(|(_, t)| t)
+        .collect();
+    Ok(crate::ports::Page { items, total })
+}
