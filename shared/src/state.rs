@@ -126,7 +126,7 @@ async fn knowledge(
     sql: &Arc<SqlStore>,
 ) -> anyhow::Result<Arc<crate::knowledge::Knowledge>> {
     use crate::config::EmbeddingProvider;
-    use crate::ports::{DocumentStore, Embedder, VectorIndex};
+    use crate::ports::{Embedder, VectorIndex};
     let k = &settings.knowledge;
     let embedder: Arc<dyn Embedder> = match k.provider {
         EmbeddingProvider::Offline => Arc::new(crate::adapters::embedded::OfflineEmbedder::new(
@@ -157,13 +157,34 @@ async fn knowledge(
             .await
             .context("loading the vector index")?,
     );
-    let documents: Arc<dyn DocumentStore> = sql.clone();
+    let documents = document_store(settings, sql).await?;
     Ok(Arc::new(crate::knowledge::Knowledge::new(
         embedder,
         vectors,
         documents,
         k.inline_max_chars,
     )))
+}
+
+/// MongoDB's `knowledge_base` when `MONGODB_URL` is set, otherwise the
+/// relational store.
+async fn document_store(
+    settings: &Settings,
+    sql: &Arc<SqlStore>,
+) -> anyhow::Result<Arc<dyn crate::ports::DocumentStore>> {
+    #[cfg(feature = "mongodb")]
+    if let Some(url) = &settings.mongodb_url {
+        let mongo = crate::adapters::mongo::MongoStore::connect(
+            url.expose(),
+            settings.mongodb_database.as_deref(),
+            settings.mongodb_timeout,
+        )
+        .await
+        .context("MONGODB_URL")?;
+        return Ok(Arc::new(mongo));
+    }
+    let _ = settings;
+    Ok(sql.clone())
 }
 
 /// Loads the lexical index and queues a reindex when stored vectors were

@@ -4,6 +4,8 @@
 pub mod embedded;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
+#[cfg(feature = "mongodb")]
+pub mod mongo_knowledge;
 pub mod openai_embeddings;
 #[cfg(feature = "redis")]
 pub mod redis;
