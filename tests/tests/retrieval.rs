@@ -43,7 +43,7 @@ pub async fn load_set(app: &TestApp) -> Vec<(String, Uuid)> {
             .state
             .knowledge
             .add(
-                &app.state,
+                app.state.jobs.as_ref(),
                 StoredDocument {
                     id,
                     collection: DOCUMENTS.into(),
@@ -109,12 +109,23 @@ async fn hybrid_search_finds_the_expected_document_in_the_top_5_for_90_percent_o
     assert!(queries.len() >= 40 && ids.len() >= 60);
     let k = &app.state.knowledge;
     let all = VectorFilter::default();
-    let (mut lexical, mut vector, mut hybrid) = (Score::default(), Score::default(), Score::default());
+    let (mut lexical, mut vector, mut hybrid) =
+        (Score::default(), Score::default(), Score::default());
     let mut misses = Vec::new();
     for q in &queries {
         let expected = id_of(&q.expected);
-        lexical.add(&k.search_lexical(DOCUMENTS, &q.query, &all, 10).await.expect("lexical"), expected);
-        vector.add(&k.search_vector(DOCUMENTS, &q.query, &all, 10).await.expect("vector"), expected);
+        lexical.add(
+            &k.search_lexical(DOCUMENTS, &q.query, &all, 10)
+                .await
+                .expect("lexical"),
+            expected,
+        );
+        vector.add(
+            &k.search_vector(DOCUMENTS, &q.query, &all, 10)
+                .await
+                .expect("vector"),
+            expected,
+        );
         let ranked: Vec<Uuid> = k
             .search(DOCUMENTS, &q.query, &all, 10)
             .await

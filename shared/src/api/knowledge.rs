@@ -238,7 +238,7 @@ async fn create_document(
         chunks: document.chunks.len(),
         status: DocumentStatus::Pending,
     };
-    let added = state.knowledge.add(&state, document).await?;
+    let added = state.knowledge.add(state.jobs.as_ref(), document).await?;
     let (status, code) = match added {
         Added::Indexed => (DocumentStatus::Indexed, StatusCode::CREATED),
         Added::Pending => (DocumentStatus::Pending, StatusCode::ACCEPTED),

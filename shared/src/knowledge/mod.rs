@@ -40,7 +40,7 @@ use uuid::Uuid;
 use crate::domain::Tool;
 use crate::error::{Error, Result};
 use crate::ports::{
-    ChunkPayload, DocumentStatus, DocumentStore, Embedder, StoredDocument, VectorFilter,
+    ChunkPayload, DocumentStatus, DocumentStore, Embedder, JobQueue, StoredDocument, VectorFilter,
     VectorIndex, VectorPoint,
 };
 use crate::state::AppState;
@@ -289,7 +289,7 @@ impl Knowledge {
 
     /// Stores a document (replacing one with the same id) and indexes it
     /// inline when it is small, otherwise (or when that fails) queues it.
-    pub async fn add(&self, state: &AppState, mut d: StoredDocument) -> Result<Added> {
+    pub async fn add(&self, jobs: &dyn JobQueue, mut d: StoredDocument) -> Result<Added> {
         let base = static_collection(&d.collection)?;
         d.status = DocumentStatus::Pending;
         self.documents.put(&d).await?;
@@ -300,14 +300,14 @@ impl Knowledge {
         if d.content.chars().count() > self.inline_max_chars {
             // Progress reporting through the tasks API hooks in here: the
             // job id comes back from `enqueue_index`.
-            enqueue_index(state, base, d.id).await?;
+            enqueue_index(jobs, base, d.id).await?;
             return Ok(Added::Pending);
         }
         match self.index(&d).await {
             Ok(()) => Ok(Added::Indexed),
             Err(e) => {
                 tracing::warn!(error = %e, document_id = %d.id, "indexing deferred to a job");
-                if let Err(e) = enqueue_index(state, base, d.id).await {
+                if let Err(e) = enqueue_index(jobs, base, d.id).await {
                     // The periodic sweep still finds it pending.
                     tracing::warn!(error = %e, "index job not queued; the sweep retries");
                 }
@@ -451,9 +451,18 @@ impl Knowledge {
                 })
             })
             .collect();
+        // Equal fused scores are common (rank r in one list only): the
+        // closer vector, then the title decide, so the order depends on
+        // content and not on ids.
         hits.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
+                .then_with(|| {
+                    b.cosine
+                        .unwrap_or(f32::MIN)
+                        .total_cmp(&a.cosine.unwrap_or(f32::MIN))
+                })
+                .then_with(|| a.title.cmp(&b.title))
                 .then(a.document_id.cmp(&b.document_id))
         });
         hits.truncate(limit);
@@ -594,13 +603,12 @@ fn lexical_chunks(d: &StoredDocument) -> Vec<(Uuid, ChunkPayload, String)> {
         .collect()
 }
 
-async fn enqueue_index(state: &AppState, collection: &str, id: Uuid) -> Result<Uuid> {
+async fn enqueue_index(jobs: &dyn JobQueue, collection: &str, id: Uuid) -> Result<Uuid> {
     let job = crate::jobs::IndexDocument {
         collection: collection.to_owned(),
         document_id: id,
     };
-    let enqueued = state
-        .jobs
+    let enqueued = jobs
         .enqueue(crate::jobs::NewJob::of(&job)?.idempotency_key(format!(
             "index_document:{collection}:{id}:{}",
             crate::domain::now().timestamp_millis()
@@ -656,7 +664,7 @@ pub async fn catalog_put(state: &AppState, tool: &Tool) {
         created_at: tool.created_at,
         updated_at: tool.updated_at,
     };
-    if let Err(e) = state.knowledge.add(state, d).await {
+    if let Err(e) = state.knowledge.add(state.jobs.as_ref(), d).await {
         tracing::warn!(error = %e, tool_id = %tool.id, "tool catalog entry not stored");
     }
 }
