@@ -48,13 +48,16 @@ async fn the_offline_embedder_keeps_the_contract() {
     embedder_contract(&OfflineEmbedder::new(64)).await;
 }
 
+/// Scripted failures: (status, Retry-After).
+type Script = Arc<parking_lot::Mutex<Vec<(u16, Option<&'static str>)>>>;
+
 /// The double: a deterministic fake model behind the documented API, with
 /// scripted failures first.
 #[derive(Clone)]
 struct Double {
     dimension: usize,
     /// Responses to give before answering normally: (status, Retry-After).
-    failures: Arc<parking_lot::Mutex<Vec<(u16, Option<&'static str>)>>>,
+    failures: Script,
     requests: Arc<AtomicUsize>,
     bodies: Arc<parking_lot::Mutex<Vec<Value>>>,
     auth: Arc<parking_lot::Mutex<Vec<Option<String>>>>,
