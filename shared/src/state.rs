@@ -181,6 +181,10 @@ async fn document_store(
         )
         .await
         .context("MONGODB_URL")?;
+        mongo
+            .ensure_knowledge_indexes()
+            .await
+            .context("creating MongoDB knowledge indexes")?;
         return Ok(Arc::new(mongo));
     }
     let _ = settings;

@@ -29,6 +29,13 @@ CREATE TABLE IF NOT EXISTS knowledge_chunks (
     content     MEDIUMTEXT  NOT NULL,
     PRIMARY KEY (collection, document_id, chunk_index)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+-- A revision per collection, bumped by every document write: replicas
+-- compare it to know their in-memory lexical index is behind.
+CREATE TABLE IF NOT EXISTS knowledge_stamps (
+    collection VARCHAR(32) NOT NULL PRIMARY KEY,
+    revision   BIGINT      NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+INSERT INTO knowledge_stamps (collection, revision) VALUES ('documents', 0), ('tools', 0);
 CREATE TABLE IF NOT EXISTS vector_collections (
     name      VARCHAR(255) NOT NULL PRIMARY KEY,
     dimension BIGINT       NOT NULL

@@ -30,6 +30,13 @@ CREATE TABLE knowledge_chunks (
     content     TEXT        NOT NULL,
     PRIMARY KEY (collection, document_id, chunk_index)
 );
+-- A revision per collection, bumped by every document write: replicas
+-- compare it to know their in-memory lexical index is behind.
+CREATE TABLE knowledge_stamps (
+    collection VARCHAR(32) NOT NULL PRIMARY KEY,
+    revision   BIGINT      NOT NULL
+);
+INSERT INTO knowledge_stamps (collection, revision) VALUES ('documents', 0), ('tools', 0);
 CREATE TABLE vector_collections (
     name      VARCHAR(255) NOT NULL PRIMARY KEY,
     dimension BIGINT       NOT NULL

@@ -108,6 +108,20 @@ impl MongoStore {
     fn knowledge(&self) -> Collection<Document> {
         self.database().collection("knowledge_base")
     }
+
+    /// The indexes listings and stamps use (beside `mongo.rs`'s); safe to repeat.
+    pub async fn ensure_knowledge_indexes(&self) -> Result<()> {
+        for keys in [
+            doc! {"collection": 1, "updated_at": -1},
+            doc! {"collection": 1, "created_at": -1, "document_id": -1},
+        ] {
+            self.knowledge()
+                .create_index(mongodb::IndexModel::builder().keys(keys).build())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
 }
 
 fn list_filter(collection: &str, f: &DocumentFilter) -> Document {

@@ -172,44 +172,54 @@ impl Knowledge {
                 .ensure_collection(&self.collection(base), self.embedder.dimension())
                 .await?;
         }
-        let mut stale = false;
         let current = self.model_key();
-        for base in COLLECTIONS {
-            self.reload_lexical(base).await?;
-        }
-        let mut after = None;
-        loop {
-            let page = self.documents.scan(after, 500).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            stale |= page.iter().any(|d| {
+        let (stale, _) = self
+            .reload_lexical(|d| {
                 d.status != DocumentStatus::Indexed
                     || d.embedding_model.as_deref() != Some(current.as_str())
-            });
-        }
+            })
+            .await?;
         Ok(stale)
     }
 
-    async fn reload_lexical(&self, collection: &'static str) -> Result<()> {
-        let stamp = self.documents.stamp(collection).await?;
-        let mut fresh = Bm25::default();
+    /// Rebuilds every collection's lexical index from the store in one scan;
+    /// also says whether any document matched `check`.
+    async fn reload_lexical(
+        &self,
+        check: impl Fn(&StoredDocument) -> bool,
+    ) -> Result<(bool, usize)> {
+        let mut stamps = Vec::new();
+        for base in COLLECTIONS {
+            stamps.push((base, self.documents.stamp(base).await?));
+        }
+        let mut fresh: HashMap<&'static str, Bm25> =
+            COLLECTIONS.iter().map(|c| (*c, Bm25::default())).collect();
+        let (mut matched, mut seen) = (false, 0);
         let mut after = None;
         loop {
-            let page = self.documents.scan(after, 500).await?;
+            let page = self.documents.scan(after, 1000).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id);
-            for d in page
-                .into_iter()
-                .filter(|d| d.collection == collection && d.status != DocumentStatus::Deleting)
-            {
-                fresh.put_document(d.id, lexical_chunks(&d));
+            for d in page {
+                seen += 1;
+                matched |= check(&d);
+                if d.status == DocumentStatus::Deleting {
+                    continue;
+                }
+                if let Some(index) = fresh.get_mut(d.collection.as_str()) {
+                    index.put_document(d.id, lexical_chunks(&d));
+                }
             }
         }
-        *self.lexical(collection)?.write() = fresh;
-        self.stamps
-            .lock()
-            .insert(collection, (stamp, Instant::now()));
-        Ok(())
+        for (base, index) in fresh {
+            *self.lexical(base)?.write() = index;
+        }
+        let now = Instant::now();
+        let mut guard = self.stamps.lock();
+        for (base, stamp) in stamps {
+            guard.insert(base, (stamp, now));
+        }
+        Ok((matched, seen))
     }
 
     /// Reloads the lexical index when another replica changed the store.
@@ -234,7 +244,7 @@ impl Knowledge {
                 .insert(collection, (stamp, Instant::now()));
             return Ok(());
         }
-        self.reload_lexical(collection).await
+        self.reload_lexical(|_| false).await.map(|_| ())
     }
 
     /// After this process's own write: the lexical index already has it, so

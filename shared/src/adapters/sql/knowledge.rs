@@ -44,6 +44,15 @@ fn document_from_row(row: &AnyRow) -> Result<StoredDocument> {
     })
 }
 
+/// Bumps the collection's revision, in the caller's transaction.
+async fn bump(conn: &mut sqlx::AnyConnection, collection: &str) -> Result<()> {
+    sqlx::query("UPDATE knowledge_stamps SET revision = revision + 1 WHERE collection = ?")
+        .bind(collection)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 impl SqlStore {
     async fn chunks_of(&self, collection: &str, id: Uuid) -> Result<Vec<String>> {
         let rows = sqlx::query(
@@ -135,6 +144,7 @@ impl DocumentStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
+        bump(&mut tx, &d.collection).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -184,6 +194,7 @@ impl DocumentStore for SqlStore {
         status: DocumentStatus,
         embedding_model: Option<&str>,
     ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE knowledge_documents SET status = ?, \
              embedding_model = COALESCE(?, embedding_model), updated_at = ? \
@@ -194,8 +205,10 @@ impl DocumentStore for SqlStore {
         .bind(ts(crate::domain::now()))
         .bind(collection)
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        bump(&mut tx, collection).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -211,6 +224,7 @@ impl DocumentStore for SqlStore {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        bump(&mut tx, collection).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
@@ -223,26 +237,43 @@ impl DocumentStore for SqlStore {
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut d = document_from_row(row)?;
-            d.chunks = self.chunks_of(&d.collection, d.id).await?;
-            out.push(d);
+        let mut out: Vec<StoredDocument> =
+            rows.iter().map(document_from_row).collect::<Result<_>>()?;
+        if out.is_empty() {
+            return Ok(out);
+        }
+        // The page's chunks in one query, not one per document.
+        let mut qb = QueryBuilder::<Any>::new(
+            "SELECT collection, document_id, content FROM knowledge_chunks WHERE document_id IN (",
+        );
+        let mut ids = qb.separated(", ");
+        for d in &out {
+            ids.push_bind(d.id.to_string());
+        }
+        qb.push(") ORDER BY document_id, chunk_index");
+        let chunk_rows = qb.build().fetch_all(&self.pool).await?;
+        let mut by_key: std::collections::HashMap<(String, String), Vec<String>> =
+            std::collections::HashMap::new();
+        for r in &chunk_rows {
+            by_key
+                .entry((text(r, "collection")?, text(r, "document_id")?))
+                .or_default()
+                .push(text(r, "content")?);
+        }
+        for d in &mut out {
+            d.chunks = by_key
+                .remove(&(d.collection.clone(), d.id.to_string()))
+                .unwrap_or_default();
         }
         Ok(out)
     }
 
     async fn stamp(&self, collection: &str) -> Result<String> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MAX(updated_at) AS last FROM knowledge_documents WHERE collection = ?",
-        )
-        .bind(collection)
-        .fetch_one(&self.pool)
-        .await?;
-        let n: i64 = row.try_get("n")?;
-        Ok(format!(
-            "{n}:{}",
-            opt_text(&row, "last")?.unwrap_or_default()
-        ))
+        let revision: Option<i64> =
+            sqlx::query_scalar("SELECT revision FROM knowledge_stamps WHERE collection = ?")
+                .bind(collection)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(revision.unwrap_or(0).to_string())
     }
 }
