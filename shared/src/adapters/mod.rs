@@ -2,8 +2,12 @@
 //! implementations used when nothing else is configured.
 
 pub mod embedded;
+#[cfg(feature = "local-embedder")]
+pub mod local_embedder;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
+#[cfg(feature = "qdrant")]
+pub mod qdrant;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod sql;
