@@ -672,6 +672,10 @@ pub struct KnowledgeSettings {
     /// `SEARCH_CATALOG_MIN_SIMILARITY`: `GET /mcps?q=` also lists tools
     /// with no shared word whose cosine similarity reaches this (0 to 1).
     pub catalog_min_similarity: f32,
+    /// `VECTOR_INDEX=qdrant` with `QDRANT_URL` (gRPC, e.g.
+    /// `http://127.0.0.1:6334`): Qdrant; unset or `embedded`: the embedded index.
+    pub qdrant_url: Option<String>,
+    pub qdrant_api_key: Option<Secret>,
 }
 
 impl KnowledgeSettings {
@@ -710,7 +714,35 @@ impl KnowledgeSettings {
                 format!("an http(s) URL, got {base_url:?}"),
             ));
         }
+        let qdrant_url = match source
+            .first(&["VECTOR_INDEX"])
+            .map(|(_, v)| v.to_ascii_lowercase())
+        {
+            None => None,
+            Some(kind) if kind == "embedded" => None,
+            Some(kind) if kind == "qdrant" => match source.first(&["QDRANT_URL"]) {
+                Some((_, url)) if url.starts_with("http://") || url.starts_with("https://") => {
+                    Some(url.to_owned())
+                }
+                _ => {
+                    return Err(bad(
+                        "QDRANT_URL",
+                        "the Qdrant gRPC URL (http://host:6334) when VECTOR_INDEX=qdrant",
+                    ))
+                }
+            },
+            Some(other) => {
+                return Err(bad(
+                    "VECTOR_INDEX",
+                    format!("embedded or qdrant, got {other:?}"),
+                ))
+            }
+        };
         Ok(Self {
+            qdrant_url,
+            qdrant_api_key: source
+                .first(&["QDRANT_API_KEY"])
+                .map(|(_, v)| Secret::new(v)),
             provider,
             base_url,
             model: source

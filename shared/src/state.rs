@@ -148,15 +148,39 @@ async fn knowledge(
             )
             .context("EMBEDDING_PROVIDER=openai")?,
         ),
+        #[cfg(feature = "local-embedder")]
+        EmbeddingProvider::Local => {
+            let dir = k.model_path.clone().unwrap_or_default();
+            Arc::new(
+                crate::adapters::local_embedder::LocalEmbedder::open(dir)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("EMBEDDING_MODEL_PATH: {e}"))?,
+            )
+        }
+        #[cfg(not(feature = "local-embedder"))]
         EmbeddingProvider::Local => anyhow::bail!(
-            "configuration error: EMBEDDING_PROVIDER: local needs a build with the local embedder"
+            "configuration error: EMBEDDING_PROVIDER: local needs a build with the `local-embedder` cargo feature"
         ),
     };
-    let vectors: Arc<dyn VectorIndex> = Arc::new(
-        crate::adapters::embedded::FlatIndex::open(sql.as_ref().clone())
-            .await
-            .context("loading the vector index")?,
-    );
+    let vectors: Arc<dyn VectorIndex> = match &k.qdrant_url {
+        #[cfg(feature = "qdrant")]
+        Some(url) => Arc::new(
+            crate::adapters::qdrant::QdrantIndex::connect(
+                url,
+                k.qdrant_api_key.as_ref().map(|s| s.expose().to_owned()),
+            )
+            .map_err(|e| anyhow::anyhow!("QDRANT_URL: {e}"))?,
+        ),
+        #[cfg(not(feature = "qdrant"))]
+        Some(_) => anyhow::bail!(
+            "configuration error: VECTOR_INDEX: qdrant needs a build with the `qdrant` cargo feature"
+        ),
+        None => Arc::new(
+            crate::adapters::embedded::FlatIndex::open(sql.as_ref().clone())
+                .await
+                .context("loading the vector index")?,
+        ),
+    };
     let documents = document_store(settings, sql).await?;
     Ok(Arc::new(crate::knowledge::Knowledge::new(
         embedder,
