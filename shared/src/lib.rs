@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod knowledge;
 pub mod lambda;
 pub mod metrics;
 pub mod migrate;

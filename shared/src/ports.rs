@@ -300,3 +300,105 @@ pub trait EventBus: Ping {
     /// publishers.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event>;
 }
+
+/// Where a knowledge-base document stands with the vector index.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DocumentStatus {
+    /// Stored, its vectors not (all) in the index yet: a job retries it.
+    Pending,
+    /// Stored, and every chunk is in the index under `embedding_model`.
+    Indexed,
+    /// Being removed: hidden from every read, the sweep finishes the delete.
+    Deleting,
+}
+
+impl DocumentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Indexed => "indexed",
+            Self::Deleting => "deleting",
+        }
+    }
+
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "indexed" => Ok(Self::Indexed),
+            "deleting" => Ok(Self::Deleting),
+            _ => Err("must be one of: pending, indexed, deleting".into()),
+        }
+    }
+}
+
+/// A knowledge-base document as stored, with its chunks. `collection` keeps
+/// users' documents (`documents`) apart from the tool catalog (`tools`, one
+/// document per tool, id = tool id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDocument {
+    pub id: Uuid,
+    pub collection: String,
+    pub title: String,
+    pub content: String,
+    pub source: Option<String>,
+    pub tags: Vec<String>,
+    pub language: Option<String>,
+    pub tool_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub public: bool,
+    pub status: DocumentStatus,
+    /// The embedder whose vectors of this document are in the index.
+    pub embedding_model: Option<String>,
+    pub chunks: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters of a document listing. Empty fields do not filter; documents
+/// being deleted are never listed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DocumentFilter {
+    pub tag: Option<String>,
+    pub source: Option<String>,
+    pub tool_id: Option<Uuid>,
+    /// Public documents and this user's; `None` lists all.
+    pub visible_to: Option<Uuid>,
+    pub status: Option<DocumentStatus>,
+}
+
+/// The document side of the knowledge base: SQL (embedded, MySQL) or the
+/// MongoDB `knowledge_base` collection.
+#[async_trait]
+pub trait DocumentStore: Ping {
+    /// Inserts or replaces the document and its chunks, atomically.
+    async fn put(&self, document: &StoredDocument) -> Result<()>;
+    /// With its chunks; documents being deleted included (callers decide).
+    async fn get(&self, collection: &str, id: Uuid) -> Result<Option<StoredDocument>>;
+    /// Newest first, ties by id; without their content and chunks.
+    async fn list(
+        &self,
+        collection: &str,
+        filter: &DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<StoredDocument>>;
+    /// Sets the status (and the model when given) if the document exists and
+    /// is not being deleted; `false` otherwise.
+    async fn set_status(
+        &self,
+        collection: &str,
+        id: Uuid,
+        status: DocumentStatus,
+        embedding_model: Option<&str>,
+    ) -> Result<bool>;
+    /// Removes the document and its chunks; `false` when it was not there.
+    async fn delete(&self, collection: &str, id: Uuid) -> Result<bool>;
+    /// Up to `limit` documents of any collection, with chunks, by id after
+    /// `after`: every document once, for rebuilds and sweeps.
+    async fn scan(&self, after: Option<Uuid>, limit: usize) -> Result<Vec<StoredDocument>>;
+    /// Changes whenever a document of the collection is stored or removed,
+    /// so other replicas' in-memory lexical indexes know to reload.
+    async fn stamp(&self, collection: &str) -> Result<String>;
+}

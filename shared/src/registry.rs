@@ -164,6 +164,7 @@ pub async fn create(state: &AppState, principal: &Principal, new: NewTool) -> Re
     let entry = record(None, &tool, ChangeType::Create, principal.user_id, now)?;
     state.tools.insert(&tool, &entry).await?;
     deliver_history_after_change(state).await;
+    crate::knowledge::catalog_put(state, &tool).await;
     Ok(tool)
 }
 
@@ -342,6 +343,12 @@ async fn change_tool(
             Ok(()) => {
                 invalidate(state, id).await;
                 deliver_history_after_change(state).await;
+                // The catalog holds each live tool's current version.
+                if next.deleted_at.is_some() {
+                    crate::knowledge::catalog_remove(state, id).await;
+                } else {
+                    crate::knowledge::catalog_put(state, &next).await;
+                }
                 return Ok(next);
             }
             Err(Error::Conflict { .. }) if attempt < CONCURRENT_RETRIES => attempt += 1,

@@ -41,6 +41,8 @@ pub struct AppState {
     pub jobs: Arc<dyn JobQueue>,
     /// Real-time events (task updates, deployment status) for `/ws` and `/events`.
     pub events: Arc<dyn EventBus>,
+    /// Documents, embeddings, the vector index and search (the tool catalog too).
+    pub knowledge: Arc<crate::knowledge::Knowledge>,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
         let (history, history_outbox) = history_store(&settings, &sql, &mut health_checks).await?;
         let jobs = job_queue(&settings, &sql).await?;
         health_checks.push(("queue", jobs.clone()));
+        let knowledge = knowledge(&settings, &sql).await?;
 
         let state = Self {
             auth: Arc::new(Authenticator {
@@ -89,6 +92,7 @@ impl AppState {
             }),
             jobs,
             events: Arc::new(MemoryEventBus::default()),
+            knowledge,
             sql: sql.clone(),
             tools: sql,
             history,
@@ -108,6 +112,7 @@ impl AppState {
         if let Err(e) = crate::registry::deliver_history(&state).await {
             tracing::warn!(error = %e, "history outbox not delivered at start; retried on the next change");
         }
+        start_knowledge(&state).await?;
         Ok(state)
     }
 }
@@ -168,6 +173,125 @@ async fn job_queue(settings: &Settings, sql: &Arc<SqlStore>) -> anyhow::Result<A
             other.name()
         ),
     }
+}
+
+/// The configured embedder, the embedded vector index and the relational
+/// document store.
+async fn knowledge(
+    settings: &Settings,
+    sql: &Arc<SqlStore>,
+) -> anyhow::Result<Arc<crate::knowledge::Knowledge>> {
+    use crate::config::EmbeddingProvider;
+    use crate::ports::{Embedder, VectorIndex};
+    let k = &settings.knowledge;
+    let embedder: Arc<dyn Embedder> = match k.provider {
+        EmbeddingProvider::Offline => Arc::new(crate::adapters::embedded::OfflineEmbedder::new(
+            k.dimensions,
+        )),
+        EmbeddingProvider::OpenAi => Arc::new(
+            crate::adapters::openai_embeddings::OpenAiEmbedder::new(
+                crate::adapters::openai_embeddings::OpenAiEmbeddingsConfig {
+                    base_url: k.base_url.clone(),
+                    model: k.model.clone(),
+                    dimension: k.dimensions,
+                    send_dimensions: k.dimensions_given,
+                    api_key: k.api_key.clone(),
+                    timeout: k.timeout,
+                    max_retries: k.max_retries,
+                    batch_size: k.batch_size,
+                    backoff_base: std::time::Duration::from_millis(500),
+                },
+            )
+            .context("EMBEDDING_PROVIDER=openai")?,
+        ),
+        #[cfg(feature = "local-embedder")]
+        EmbeddingProvider::Local => {
+            let dir = k.model_path.clone().unwrap_or_default();
+            Arc::new(
+                crate::adapters::local_embedder::LocalEmbedder::open(dir)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("EMBEDDING_MODEL_PATH: {e}"))?,
+            )
+        }
+        #[cfg(not(feature = "local-embedder"))]
+        EmbeddingProvider::Local => anyhow::bail!(
+            "configuration error: EMBEDDING_PROVIDER: local needs a build with the `local-embedder` cargo feature"
+        ),
+    };
+    let vectors: Arc<dyn VectorIndex> = match &k.qdrant_url {
+        #[cfg(feature = "qdrant")]
+        Some(url) => Arc::new(
+            crate::adapters::qdrant::QdrantIndex::connect(
+                url,
+                k.qdrant_api_key.as_ref().map(|s| s.expose().to_owned()),
+            )
+            .map_err(|e| anyhow::anyhow!("QDRANT_URL: {e}"))?,
+        ),
+        #[cfg(not(feature = "qdrant"))]
+        Some(_) => anyhow::bail!(
+            "configuration error: VECTOR_INDEX: qdrant needs a build with the `qdrant` cargo feature"
+        ),
+        None => Arc::new(
+            crate::adapters::embedded::FlatIndex::open(sql.as_ref().clone())
+                .await
+                .context("loading the vector index")?,
+        ),
+    };
+    let documents = document_store(settings, sql).await?;
+    Ok(Arc::new(crate::knowledge::Knowledge::new(
+        embedder,
+        vectors,
+        documents,
+        k.inline_max_chars,
+    )))
+}
+
+/// MongoDB's `knowledge_base` when `MONGODB_URL` is set, otherwise the
+/// relational store.
+async fn document_store(
+    settings: &Settings,
+    sql: &Arc<SqlStore>,
+) -> anyhow::Result<Arc<dyn crate::ports::DocumentStore>> {
+    #[cfg(feature = "mongodb")]
+    if let Some(url) = &settings.mongodb_url {
+        let mongo = crate::adapters::mongo::MongoStore::connect(
+            url.expose(),
+            settings.mongodb_database.as_deref(),
+            settings.mongodb_timeout,
+        )
+        .await
+        .context("MONGODB_URL")?;
+        mongo
+            .ensure_knowledge_indexes()
+            .await
+            .context("creating MongoDB knowledge indexes")?;
+        return Ok(Arc::new(mongo));
+    }
+    let _ = settings;
+    Ok(sql.clone())
+}
+
+/// Loads the lexical index and queues a reindex when stored vectors were
+/// made by another model (or some documents are still pending).
+async fn start_knowledge(state: &AppState) -> anyhow::Result<()> {
+    let stale = state
+        .knowledge
+        .start()
+        .await
+        .context("starting the knowledge base")?;
+    if stale {
+        let key = format!(
+            "reindex_knowledge:{}:{}",
+            state.knowledge.model_key(),
+            crate::domain::now().format("%Y%m%d%H%M")
+        );
+        let job = crate::jobs::NewJob::of(&crate::jobs::ReindexKnowledge::default())?
+            .idempotency_key(key);
+        if let Err(e) = state.jobs.enqueue(job).await {
+            tracing::warn!(error = %e, "reindex not queued; the periodic sweep does it");
+        }
+    }
+    Ok(())
 }
 
 /// MongoDB when `MONGODB_URL` is set (the SQL history table becomes its

@@ -52,6 +52,8 @@ struct Fixture {
     refresh_token: String,
     unique: String,
     target_user_id: String,
+    /// A private knowledge document of the owner.
+    document_id: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,7 @@ enum Needs {
     Tool,
     OwnKey,
     RefreshToken,
+    Document,
 }
 
 struct Route {
@@ -352,6 +355,74 @@ fn routes() -> Vec<Route> {
             body: no_body,
             expect: tool_write(200),
         },
+        // ---- knowledge: developers write, everyone signed in reads what they may see
+        Route {
+            method: "POST",
+            template: "/api/v1/knowledge/documents",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/knowledge/documents".into(),
+            body: |f| {
+                Some(
+                    json!({"title": format!("Doc {}", f.unique), "content": "Some text about tools."}),
+                )
+            },
+            expect: [
+                Status(401),
+                Forbidden("knowledge:write"),
+                Status(201),
+                Status(201),
+                Status(201),
+            ],
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/knowledge/documents",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/knowledge/documents".into(),
+            body: no_body,
+            expect: SIGNED_IN,
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/knowledge/documents/{id}",
+            case: "the owner's private document",
+            needs: Needs::Document,
+            path: |f| format!("/api/v1/knowledge/documents/{}", f.document_id),
+            body: no_body,
+            expect: [
+                Status(401),
+                Status(404),
+                Status(200),
+                Status(404),
+                Status(200),
+            ],
+        },
+        Route {
+            method: "DELETE",
+            template: "/api/v1/knowledge/documents/{id}",
+            case: "the owner's private document",
+            needs: Needs::Document,
+            path: |f| format!("/api/v1/knowledge/documents/{}", f.document_id),
+            body: no_body,
+            expect: [
+                Status(401),
+                Forbidden("knowledge:write"),
+                Status(204),
+                Status(404),
+                Status(204),
+            ],
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/knowledge/search",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/knowledge/search".into(),
+            body: |_| Some(json!({"query": "tools"})),
+            expect: SIGNED_IN,
+        },
         // ---- operations: public, also with credentials
         Route {
             method: "GET",
@@ -508,6 +579,7 @@ impl World {
             refresh_token: String::new(),
             unique: unique.clone(),
             target_user_id: self.target_user_id.clone(),
+            document_id: String::new(),
         };
         match needs {
             Needs::Nothing => {}
@@ -532,6 +604,21 @@ impl World {
             Needs::RefreshToken => {
                 let session = self.app.login("loginee", "pw-loginee-long-enough").await;
                 f.refresh_token = session.refresh_token;
+            }
+            Needs::Document => {
+                let created = self
+                    .app
+                    .post(
+                        "/api/v1/knowledge/documents",
+                        Some(&self.owner.access_token),
+                        json!({"title": format!("Private {unique}"), "content": "Owner's notes."}),
+                    )
+                    .await;
+                assert_eq!(created.status, 201, "fixture document: {}", created.text);
+                f.document_id = created.body["document_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
             }
         }
         f

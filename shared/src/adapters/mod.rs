@@ -2,10 +2,17 @@
 //! implementations used when nothing else is configured.
 
 pub mod embedded;
+#[cfg(feature = "local-embedder")]
+pub mod local_embedder;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+#[cfg(feature = "mongodb")]
+pub mod mongo_knowledge;
+pub mod openai_embeddings;
+#[cfg(feature = "qdrant")]
+pub mod qdrant;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod sql;

@@ -136,7 +136,7 @@ pub struct ToolPage {
 #[utoipa::path(get, path = "/api/v1/mcps", tag = "mcps",
     params(("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query, description = "1 to 100, default 20"),
         ("status" = Option<ToolStatus>, Query), ("author_id" = Option<Uuid>, Query), ("tag" = Option<String>, Query),
-        ("q" = Option<String>, Query, description = "substring of name or description")),
+        ("q" = Option<String>, Query, description = "search: tools whose name or description contains it, or that the hybrid (BM25 + vector) search finds, best match first")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = ToolPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_tools(
@@ -174,7 +174,7 @@ async fn list_tools(
         tag,
         q: q.filter(|s| !s.trim().is_empty()),
     };
-    let page = state.tools.list(&filter, paging.request()).await?;
+    let page = crate::knowledge::rank_tools(&state, &filter, paging.request()).await?;
     Ok(Json(ToolPage {
         items: page
             .items

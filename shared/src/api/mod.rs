@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod extract;
+pub mod knowledge;
 pub mod mcps;
 pub mod ops;
 
@@ -30,6 +31,7 @@ pub fn all_routes() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(admin::routes())
         .merge(mcps::routes())
+        .merge(knowledge::routes())
         .merge(ops::routes())
 }
 
@@ -47,6 +49,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "auth", description = "Accounts, tokens and API keys"),
         (name = "admin", description = "User management (admin)"),
         (name = "mcps", description = "The MCP tool registry and its version history"),
+        (name = "knowledge", description = "Documents and hybrid search"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
     )
 )]

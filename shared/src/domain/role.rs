@@ -34,8 +34,11 @@ impl Role {
         use Permission::*;
         match self {
             Self::Admin => true,
-            Self::Developer => matches!(permission, ToolsRead | ToolsWrite | ApiKeysManage),
-            Self::Viewer => matches!(permission, ToolsRead | ApiKeysManage),
+            Self::Developer => matches!(
+                permission,
+                ToolsRead | ToolsWrite | ApiKeysManage | KnowledgeRead | KnowledgeWrite
+            ),
+            Self::Viewer => matches!(permission, ToolsRead | ApiKeysManage | KnowledgeRead),
         }
     }
 }
@@ -53,6 +56,10 @@ pub enum Permission {
     ApiKeysManage,
     /// List users, change roles, deactivate accounts.
     UsersManage,
+    /// Search the knowledge base, read public and one's own documents.
+    KnowledgeRead,
+    /// Add documents, delete one's own.
+    KnowledgeWrite,
 }
 
 impl Permission {
@@ -63,6 +70,8 @@ impl Permission {
             Self::ToolsWriteAny => "tools:write:any",
             Self::ApiKeysManage => "api_keys:manage",
             Self::UsersManage => "users:manage",
+            Self::KnowledgeRead => "knowledge:read",
+            Self::KnowledgeWrite => "knowledge:write",
         }
     }
 }

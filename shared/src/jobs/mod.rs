@@ -16,6 +16,7 @@
 //! adapter, so job code never knows its transport.
 
 mod deliver_history;
+mod knowledge;
 mod purge_expired_sessions;
 mod purge_finished_jobs;
 
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use deliver_history::DeliverHistory;
+pub use knowledge::{IndexDocument, ReindexKnowledge, SyncKnowledge};
 pub use purge_expired_sessions::PurgeExpiredSessions;
 pub use purge_finished_jobs::PurgeFinishedJobs;
 
@@ -319,6 +321,9 @@ impl Registry {
             .with::<PurgeExpiredSessions>()
             .with::<DeliverHistory>()
             .with::<PurgeFinishedJobs>()
+            .with::<IndexDocument>()
+            .with::<SyncKnowledge>()
+            .with::<ReindexKnowledge>()
     }
 
     /// Adds kind `J`.
@@ -388,8 +393,11 @@ mod tests {
             Registry::standard().kinds(),
             [
                 "deliver_history",
+                "index_document",
                 "purge_expired_sessions",
-                "purge_finished_jobs"
+                "purge_finished_jobs",
+                "reindex_knowledge",
+                "sync_knowledge"
             ]
         );
     }

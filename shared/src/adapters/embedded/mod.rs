@@ -2,10 +2,14 @@
 //! as their server-backed counterparts; they just do not share state across
 //! processes.
 
+mod flat_index;
 mod memory_cache;
 mod memory_event_bus;
 mod memory_rate_limiter;
+mod offline_embedder;
 
+pub use flat_index::{dot, filter_matches, FlatIndex};
 pub use memory_cache::MemoryCache;
 pub use memory_event_bus::{MemoryEventBus, EVENT_BUFFER};
 pub use memory_rate_limiter::MemoryRateLimiter;
+pub use offline_embedder::{normalize, OfflineEmbedder, DEFAULT_DIMENSION};

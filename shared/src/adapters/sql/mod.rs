@@ -8,6 +8,7 @@
 //! in MySQL and SQLite string literals). Where they differ, [`Dialect`] says so.
 
 mod job_keys;
+mod knowledge;
 mod queue;
 mod sessions;
 mod tools;

@@ -128,7 +128,7 @@ fn push_filters<'a>(qb: &mut QueryBuilder<'a, Any>, filter: &'a ToolFilter) {
     }
 }
 
-fn escape_like(s: &str) -> String {
+pub(super) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '!') {

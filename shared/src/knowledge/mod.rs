@@ -1,0 +1,762 @@
+//! The knowledge base: documents split into chunks, each chunk embedded into
+//! the vector index and into an in-memory BM25 index, searched by both and
+//! fused. The tool catalog is a second collection of the same machinery
+//! (one document per live tool), so `GET /mcps?q=` ranks the same way.
+//!
+//! Consistency (SPEC §5.5): the document store is written first, with the
+//! document `pending`; only after every chunk's vector is in the index is it
+//! marked `indexed` (with the embedder that made the vectors). A failure in
+//! between leaves it `pending`, and the `sync_knowledge` sweep (periodic, and
+//! the `index_document` job queued at once) indexes it again — re-indexing
+//! replaces the document's points, so a retry never duplicates. A delete
+//! marks the document `deleting` (hidden from every read at once), removes
+//! its points, then its row; the sweep finishes a delete cut short.
+//!
+//! Models: each embedder writes into its own collection, named from its
+//! model id and dimension ([`Knowledge::collection`]), and a document records
+//! the model key its vectors were made with. When the configured embedder
+//! changes, documents of other models are re-embedded by the
+//! `reindex_knowledge` job (queued at start) into the new collection, and
+//! collections nothing refers to any more are dropped.
+//!
+//! `similarity_score` after fusion: reciprocal rank fusion
+//! (`Σ 1/(60 + rank)` over the lexical and the vector ranking of documents),
+//! divided by its maximum `2/61`, so 1.0 means "first in both rankings",
+//! ~0.5 "first in one, absent from the other", and scores only compare
+//! within one query. `min_score` applies to that number.
+
+pub mod chunk;
+pub mod lexical;
+pub mod text;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::Tool;
+use crate::error::{Error, Result};
+use crate::ports::{
+    ChunkPayload, DocumentStatus, DocumentStore, Embedder, JobQueue, StoredDocument, VectorFilter,
+    VectorIndex, VectorPoint,
+};
+use crate::state::AppState;
+use lexical::Bm25;
+
+/// Users' documents.
+pub const DOCUMENTS: &str = "documents";
+/// The tool catalog: one document per live tool, id = tool id.
+pub const TOOLS: &str = "tools";
+const COLLECTIONS: [&str; 2] = [DOCUMENTS, TOOLS];
+
+/// RRF's constant: dampens the difference between the first ranks.
+const RRF_K: f32 = 60.0;
+/// How many chunks each ranking contributes before fusion.
+const CANDIDATES: usize = 200;
+/// Texts per embedding call.
+const EMBED_BATCH: usize = 64;
+/// Another replica's writes reach this one's lexical index within this.
+const LEXICAL_REFRESH: Duration = Duration::from_secs(2);
+
+pub struct Knowledge {
+    pub embedder: Arc<dyn Embedder>,
+    pub vectors: Arc<dyn VectorIndex>,
+    pub documents: Arc<dyn DocumentStore>,
+    lexical: HashMap<&'static str, RwLock<Bm25>>,
+    /// Per collection: the store stamp the lexical index reflects, and when
+    /// it was last compared.
+    stamps: Mutex<HashMap<&'static str, (String, Instant)>>,
+    /// Documents with more characters embed in a job (202, `pending`).
+    pub inline_max_chars: usize,
+}
+
+/// One search result: a document and its best chunk.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub document_id: Uuid,
+    pub title: String,
+    pub snippet: String,
+    pub score: f32,
+    pub payload: ChunkPayload,
+    /// Whether the document shares a term with the query.
+    pub lexical: bool,
+    /// Its best chunk's cosine similarity to the query, if it was ranked.
+    pub cosine: Option<f32>,
+}
+
+/// What [`Knowledge::add`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Indexed,
+    /// Stored; a job embeds it (large, or the inline attempt failed).
+    Pending,
+}
+
+fn key_hash(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(s.as_bytes())[..6])
+}
+
+/// A chunk's point id: stable for (document, chunk), so re-indexing replaces.
+pub fn point_id(document_id: Uuid, chunk_index: usize) -> Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{document_id}:{chunk_index}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes).into_uuid()
+}
+
+fn payload_of(d: &StoredDocument, chunk_index: usize) -> ChunkPayload {
+    ChunkPayload {
+        document_id: d.id,
+        chunk_index: u32::try_from(chunk_index).unwrap_or(u32::MAX),
+        title: d.title.clone(),
+        source: d.source.clone(),
+        tags: d.tags.clone(),
+        tool_id: d.tool_id,
+        owner_id: d.owner_id,
+        public: d.public,
+        created_at: d.created_at,
+    }
+}
+
+impl Knowledge {
+    pub fn new(
+        embedder: Arc<dyn Embedder>,
+        vectors: Arc<dyn VectorIndex>,
+        documents: Arc<dyn DocumentStore>,
+        inline_max_chars: usize,
+    ) -> Self {
+        Self {
+            embedder,
+            vectors,
+            documents,
+            lexical: COLLECTIONS
+                .iter()
+                .map(|c| (*c, RwLock::new(Bm25::default())))
+                .collect(),
+            stamps: Mutex::new(HashMap::new()),
+            inline_max_chars,
+        }
+    }
+
+    /// What a document records as the model its vectors were made with.
+    pub fn model_key(&self) -> String {
+        format!("{}@{}", self.embedder.model_id(), self.embedder.dimension())
+    }
+
+    /// The vector collection of `base` for a model key: one per model, so
+    /// vectors of two models never mix.
+    pub fn collection_for(base: &str, model_key: &str) -> String {
+        format!("{base}-{}", key_hash(model_key))
+    }
+
+    pub fn collection(&self, base: &str) -> String {
+        Self::collection_for(base, &self.model_key())
+    }
+
+    fn lexical(&self, collection: &str) -> Result<&RwLock<Bm25>> {
+        self.lexical
+            .get(collection)
+            .ok_or_else(|| Error::internal(format!("unknown knowledge collection {collection}")))
+    }
+
+    /// Creates the current model's collections and loads the lexical index
+    /// from the store. Whether a reindex is due comes back.
+    pub async fn start(&self) -> Result<bool> {
+        for base in COLLECTIONS {
+            self.vectors
+                .ensure_collection(&self.collection(base), self.embedder.dimension())
+                .await?;
+        }
+        let current = self.model_key();
+        let (stale, _) = self
+            .reload_lexical(|d| {
+                d.status != DocumentStatus::Indexed
+                    || d.embedding_model.as_deref() != Some(current.as_str())
+            })
+            .await?;
+        Ok(stale)
+    }
+
+    /// Rebuilds every collection's lexical index from the store in one scan;
+    /// also says whether any document matched `check`.
+    async fn reload_lexical(
+        &self,
+        check: impl Fn(&StoredDocument) -> bool,
+    ) -> Result<(bool, usize)> {
+        let mut stamps = Vec::new();
+        for base in COLLECTIONS {
+            stamps.push((base, self.documents.stamp(base).await?));
+        }
+        let mut fresh: HashMap<&'static str, Bm25> =
+            COLLECTIONS.iter().map(|c| (*c, Bm25::default())).collect();
+        let (mut matched, mut seen) = (false, 0);
+        let mut after = None;
+        loop {
+            let page = self.documents.scan(after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for d in page {
+                seen += 1;
+                matched |= check(&d);
+                if d.status == DocumentStatus::Deleting {
+                    continue;
+                }
+                if let Some(index) = fresh.get_mut(d.collection.as_str()) {
+                    index.put_document(d.id, lexical_chunks(&d));
+                }
+            }
+        }
+        for (base, index) in fresh {
+            *self.lexical(base)?.write() = index;
+        }
+        let now = Instant::now();
+        let mut guard = self.stamps.lock();
+        for (base, stamp) in stamps {
+            guard.insert(base, (stamp, now));
+        }
+        Ok((matched, seen))
+    }
+
+    /// Reloads the lexical index when another replica changed the store.
+    async fn refresh_lexical(&self, collection: &'static str) -> Result<()> {
+        let due = self
+            .stamps
+            .lock()
+            .get(collection)
+            .is_none_or(|(_, at)| at.elapsed() >= LEXICAL_REFRESH);
+        if !due {
+            return Ok(());
+        }
+        let stamp = self.documents.stamp(collection).await?;
+        let same = self
+            .stamps
+            .lock()
+            .get(collection)
+            .is_some_and(|(s, _)| *s == stamp);
+        if same {
+            self.stamps
+                .lock()
+                .insert(collection, (stamp, Instant::now()));
+            return Ok(());
+        }
+        self.reload_lexical(|_| false).await.map(|_| ())
+    }
+
+    /// After this process's own write: the lexical index already has it, so
+    /// the new stamp is not another replica's change.
+    async fn note_own_write(&self, collection: &'static str) {
+        if let Ok(stamp) = self.documents.stamp(collection).await {
+            self.stamps
+                .lock()
+                .insert(collection, (stamp, Instant::now()));
+        }
+    }
+
+    /// Embeds every chunk and puts the points in the current collection,
+    /// then marks the document indexed. Idempotent.
+    pub async fn index(&self, d: &StoredDocument) -> Result<()> {
+        let base = static_collection(&d.collection)?;
+        let collection = self.collection(base);
+        let mut points = Vec::with_capacity(d.chunks.len());
+        for (batch_no, batch) in d.chunks.chunks(EMBED_BATCH).enumerate() {
+            let texts: Vec<String> = batch.iter().map(|c| format!("{}\n{c}", d.title)).collect();
+            let vectors = self.embedder.embed(&texts).await?;
+            if vectors.len() != texts.len() {
+                return Err(Error::Unavailable(format!(
+                    "embedder returned {} vectors for {} texts",
+                    vectors.len(),
+                    texts.len()
+                )));
+            }
+            for (i, vector) in vectors.into_iter().enumerate() {
+                let index = batch_no * EMBED_BATCH + i;
+                points.push(VectorPoint {
+                    id: point_id(d.id, index),
+                    vector,
+                    payload: payload_of(d, index),
+                });
+            }
+        }
+        // A shorter new version must not leave the old tail's points behind.
+        self.vectors.delete_document(&collection, d.id).await?;
+        self.vectors.upsert(&collection, points).await?;
+        let model = self.model_key();
+        if !self
+            .documents
+            .set_status(&d.collection, d.id, DocumentStatus::Indexed, Some(&model))
+            .await?
+        {
+            // Deleted meanwhile: take back what this run added.
+            self.vectors.delete_document(&collection, d.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores a document (replacing one with the same id) and indexes it
+    /// inline when it is small, otherwise (or when that fails) queues it.
+    pub async fn add(&self, jobs: &dyn JobQueue, mut d: StoredDocument) -> Result<Added> {
+        let base = static_collection(&d.collection)?;
+        d.status = DocumentStatus::Pending;
+        self.documents.put(&d).await?;
+        self.lexical(base)?
+            .write()
+            .put_document(d.id, lexical_chunks(&d));
+        self.note_own_write(base).await;
+        if d.content.chars().count() > self.inline_max_chars {
+            // Progress reporting through the tasks API hooks in here: the
+            // job id comes back from `enqueue_index`.
+            enqueue_index(jobs, base, d.id).await?;
+            return Ok(Added::Pending);
+        }
+        match self.index(&d).await {
+            Ok(()) => Ok(Added::Indexed),
+            Err(e) => {
+                tracing::warn!(error = %e, document_id = %d.id, "indexing deferred to a job");
+                if let Err(e) = enqueue_index(jobs, base, d.id).await {
+                    // The periodic sweep still finds it pending.
+                    tracing::warn!(error = %e, "index job not queued; the sweep retries");
+                }
+                Ok(Added::Pending)
+            }
+        }
+    }
+
+    /// Removes a document from the index and the store. Once it is marked
+    /// `deleting` it is gone for readers; what fails after that the sweep
+    /// finishes. `false` when there was no such document.
+    pub async fn remove(&self, collection: &str, id: Uuid) -> Result<bool> {
+        let base = static_collection(collection)?;
+        if self.documents.get(base, id).await?.is_none() {
+            return Ok(false);
+        }
+        self.documents
+            .set_status(base, id, DocumentStatus::Deleting, None)
+            .await?;
+        self.lexical(base)?.write().remove_document(id);
+        if let Err(e) = self.finish_delete(base, id).await {
+            tracing::warn!(error = %e, document_id = %id, "delete finished by the sweep");
+        }
+        self.note_own_write(base).await;
+        Ok(true)
+    }
+
+    async fn finish_delete(&self, base: &str, id: Uuid) -> Result<()> {
+        // Every model's collection: a reindex may be half-way.
+        for name in self.known_collections(base) {
+            self.vectors.delete_document(&name, id).await?;
+        }
+        self.documents.delete(base, id).await?;
+        Ok(())
+    }
+
+    fn known_collections(&self, base: &str) -> Vec<String> {
+        vec![self.collection(base)]
+    }
+
+    /// Hybrid search of one collection. `filter.visible_to` limits it to what
+    /// that user may see.
+    pub async fn search(
+        &self,
+        collection: &'static str,
+        query: &str,
+        filter: &VectorFilter,
+        limit: usize,
+    ) -> Result<Vec<Hit>> {
+        self.refresh_lexical(collection).await?;
+        let vector = self.embedder.embed(&[query.to_owned()]).await?;
+        let vector = vector.into_iter().next().unwrap_or_default();
+        let vector_hits = if vector.iter().any(|x| *x != 0.0) {
+            self.vectors
+                .search(&self.collection(collection), &vector, filter, CANDIDATES)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let lexical = self.lexical(collection)?.read();
+        let lexical_hits = lexical.search(query, filter, CANDIDATES);
+
+        // Rank documents (not chunks): a document's rank is its best chunk's.
+        struct Entry {
+            score: f32,
+            best_rank: usize,
+            snippet: Option<(String, ChunkPayload)>,
+            lexical: bool,
+            cosine: Option<f32>,
+        }
+        let mut entries: HashMap<Uuid, Entry> = HashMap::new();
+        let mut order: Vec<Uuid> = Vec::new();
+        let mut rank = 0usize;
+        let mut seen = HashSet::new();
+        for hit in &lexical_hits {
+            let doc = hit.chunk.payload.document_id;
+            if !seen.insert(doc) {
+                continue;
+            }
+            rank += 1;
+            order.push(doc);
+            #[allow(clippy::cast_precision_loss)]
+            entries.insert(
+                doc,
+                Entry {
+                    score: 1.0 / (RRF_K + rank as f32),
+                    best_rank: rank,
+                    snippet: Some((hit.chunk.text.clone(), hit.chunk.payload.clone())),
+                    lexical: true,
+                    cosine: None,
+                },
+            );
+        }
+        let mut rank = 0usize;
+        let mut seen = HashSet::new();
+        for hit in &vector_hits {
+            let doc = hit.payload.document_id;
+            if !seen.insert(doc) {
+                continue;
+            }
+            rank += 1;
+            #[allow(clippy::cast_precision_loss)]
+            let contribution = 1.0 / (RRF_K + rank as f32);
+            let text = lexical.chunk(hit.id).map(|c| c.text.clone());
+            let entry = entries.entry(doc).or_insert_with(|| {
+                order.push(doc);
+                Entry {
+                    score: 0.0,
+                    best_rank: usize::MAX,
+                    snippet: None,
+                    lexical: false,
+                    cosine: None,
+                }
+            });
+            entry.score += contribution;
+            entry.cosine = Some(hit.score);
+            if rank < entry.best_rank || entry.snippet.is_none() {
+                entry.best_rank = rank;
+                if let Some(text) = text {
+                    entry.snippet = Some((text, hit.payload.clone()));
+                } else if entry.snippet.is_none() {
+                    entry.snippet = Some((hit.payload.title.clone(), hit.payload.clone()));
+                }
+            }
+        }
+        drop(lexical);
+        let max = 2.0 / (RRF_K + 1.0);
+        let mut hits: Vec<Hit> = order
+            .into_iter()
+            .filter_map(|doc| {
+                let e = entries.remove(&doc)?;
+                let (snippet, payload) = e.snippet?;
+                Some(Hit {
+                    document_id: doc,
+                    title: payload.title.clone(),
+                    snippet,
+                    score: (e.score / max).min(1.0),
+                    payload,
+                    lexical: e.lexical,
+                    cosine: e.cosine,
+                })
+            })
+            .collect();
+        // Equal fused scores are common (rank r in one list only): the
+        // closer vector, then the title decide, so the order depends on
+        // content and not on ids.
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| {
+                    b.cosine
+                        .unwrap_or(f32::MIN)
+                        .total_cmp(&a.cosine.unwrap_or(f32::MIN))
+                })
+                .then_with(|| a.title.cmp(&b.title))
+                .then(a.document_id.cmp(&b.document_id))
+        });
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// The lexical ranking alone (for the retrieval report).
+    pub async fn search_lexical(
+        &self,
+        collection: &'static str,
+        query: &str,
+        filter: &VectorFilter,
+        limit: usize,
+    ) -> Result<Vec<Uuid>> {
+        self.refresh_lexical(collection).await?;
+        let lexical = self.lexical(collection)?.read();
+        Ok(dedup_documents(
+            lexical
+                .search(query, filter, CANDIDATES)
+                .iter()
+                .map(|h| h.chunk.payload.document_id),
+            limit,
+        ))
+    }
+
+    /// The vector ranking alone (for the retrieval report).
+    pub async fn search_vector(
+        &self,
+        collection: &'static str,
+        query: &str,
+        filter: &VectorFilter,
+        limit: usize,
+    ) -> Result<Vec<Uuid>> {
+        let vector = self.embedder.embed(&[query.to_owned()]).await?;
+        let vector = vector.into_iter().next().unwrap_or_default();
+        let hits = self
+            .vectors
+            .search(&self.collection(collection), &vector, filter, CANDIDATES)
+            .await?;
+        Ok(dedup_documents(
+            hits.iter().map(|h| h.payload.document_id),
+            limit,
+        ))
+    }
+
+    /// Brings every document to `indexed` under the current model: indexes
+    /// pending ones and those of other models, finishes interrupted deletes,
+    /// then drops collections of models nothing refers to. Idempotent.
+    pub async fn sweep(&self) -> Result<SweepReport> {
+        let current = self.model_key();
+        let mut report = SweepReport::default();
+        let mut other_models: HashSet<String> = HashSet::new();
+        let mut after = None;
+        loop {
+            let page = self.documents.scan(after, 200).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for d in page {
+                let base = static_collection(&d.collection)?;
+                if let Some(m) = d.embedding_model.as_deref().filter(|m| *m != current) {
+                    other_models.insert(m.to_owned());
+                }
+                match d.status {
+                    DocumentStatus::Deleting => {
+                        for m in d.embedding_model.iter() {
+                            self.vectors
+                                .delete_document(&Self::collection_for(base, m), d.id)
+                                .await
+                                .or_else(ignore_missing)?;
+                        }
+                        self.finish_delete(base, d.id).await?;
+                        report.deleted += 1;
+                    }
+                    _ if d.status == DocumentStatus::Pending
+                        || d.embedding_model.as_deref() != Some(current.as_str()) =>
+                    {
+                        self.index(&d).await?;
+                        report.indexed += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for model in other_models {
+            for base in COLLECTIONS {
+                self.vectors
+                    .drop_collection(&Self::collection_for(base, &model))
+                    .await
+                    .or_else(ignore_missing)?;
+                report.dropped += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Indexes one document now (the `index_document` job).
+    pub async fn index_one(&self, collection: &str, id: Uuid) -> Result<()> {
+        let base = static_collection(collection)?;
+        match self.documents.get(base, id).await? {
+            Some(d) if d.status == DocumentStatus::Deleting => self.finish_delete(base, id).await,
+            Some(d) => self.index(&d).await,
+            None => Ok(()),
+        }
+    }
+}
+
+fn ignore_missing(e: Error) -> Result<()> {
+    match e {
+        Error::NotFound { .. } => Ok(()),
+        other => Err(other),
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub indexed: usize,
+    pub deleted: usize,
+    pub dropped: usize,
+}
+
+fn dedup_documents(ids: impl Iterator<Item = Uuid>, limit: usize) -> Vec<Uuid> {
+    let mut seen = HashSet::new();
+    ids.filter(|d| seen.insert(*d)).take(limit).collect()
+}
+
+fn static_collection(name: &str) -> Result<&'static str> {
+    COLLECTIONS
+        .into_iter()
+        .find(|c| *c == name)
+        .ok_or_else(|| Error::internal(format!("unknown knowledge collection {name}")))
+}
+
+fn lexical_chunks(d: &StoredDocument) -> Vec<(Uuid, ChunkPayload, String)> {
+    d.chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (point_id(d.id, i), payload_of(d, i), c.clone()))
+        .collect()
+}
+
+async fn enqueue_index(jobs: &dyn JobQueue, collection: &str, id: Uuid) -> Result<Uuid> {
+    let job = crate::jobs::IndexDocument {
+        collection: collection.to_owned(),
+        document_id: id,
+    };
+    let enqueued = jobs
+        .enqueue(crate::jobs::NewJob::of(&job)?.idempotency_key(format!(
+            "index_document:{collection}:{id}:{}",
+            crate::domain::now().timestamp_millis()
+        )))
+        .await?;
+    Ok(enqueued.id)
+}
+
+/// The searchable text of a tool: name, description, and the names and
+/// descriptions of the MCP tools in its configuration.
+pub fn tool_text(tool: &Tool) -> String {
+    let mut parts = vec![tool.name.to_string()];
+    if let Some(d) = &tool.description {
+        parts.push(d.clone());
+    }
+    if let Some(tools) = tool
+        .config
+        .to_value()
+        .get("tools")
+        .and_then(|t| t.as_array())
+    {
+        for t in tools {
+            let name = t.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+            let description = t
+                .get("description")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            parts.push(format!("{name}: {description}"));
+        }
+    }
+    parts.join("\n\n")
+}
+
+/// Puts a tool's current version in the catalog (after create, update,
+/// restore). The tool change is committed whatever happens here: a failure
+/// is logged and left to the sweep.
+pub async fn catalog_put(state: &AppState, tool: &Tool) {
+    let content = tool_text(tool);
+    let d = StoredDocument {
+        id: tool.id,
+        collection: TOOLS.to_owned(),
+        title: tool.name.to_string(),
+        chunks: chunk::chunk(&content),
+        content,
+        source: Some("mcp_tool".into()),
+        tags: tool.tags.clone(),
+        language: None,
+        tool_id: Some(tool.id),
+        owner_id: Some(tool.author_id),
+        public: true,
+        status: DocumentStatus::Pending,
+        embedding_model: None,
+        created_at: tool.created_at,
+        updated_at: tool.updated_at,
+    };
+    if let Err(e) = state.knowledge.add(state.jobs.as_ref(), d).await {
+        tracing::warn!(error = %e, tool_id = %tool.id, "tool catalog entry not stored");
+    }
+}
+
+/// Takes a deleted tool out of the catalog.
+pub async fn catalog_remove(state: &AppState, id: Uuid) {
+    if let Err(e) = state.knowledge.remove(TOOLS, id).await {
+        tracing::warn!(error = %e, tool_id = %id, "tool catalog entry not removed");
+    }
+}
+
+/// The most tools `GET /mcps?q=` ranks; past this the catalog needs a
+/// real search server anyway.
+const MAX_RANKED_TOOLS: u32 = 10_000;
+
+/// `GET /mcps?q=`: live tools passing the other filters that match `q` —
+/// as a substring of name or description (the listing's contract), by a
+/// shared word, or by a cosine similarity of at least
+/// `SEARCH_CATALOG_MIN_SIMILARITY` — ranked by the hybrid score (best
+/// first), then newest first. Reading the live tools from the repository
+/// means a deleted tool can never show, whatever the catalog still holds.
+pub async fn rank_tools(
+    state: &AppState,
+    filter: &crate::ports::ToolFilter,
+    page: crate::ports::PageRequest,
+) -> Result<crate::ports::Page<Tool>> {
+    let Some(q) = filter.q.as_deref() else {
+        return state.tools.list(filter, page).await;
+    };
+    let base = crate::ports::ToolFilter {
+        q: None,
+        ..filter.clone()
+    };
+    let mut live = Vec::new();
+    let mut request = crate::ports::PageRequest {
+        page: 1,
+        page_size: 1000,
+    };
+    loop {
+        let batch = state.tools.list(&base, request).await?;
+        let done = batch.items.len() < request.page_size as usize;
+        live.extend(batch.items);
+        if done || request.page * request.page_size >= MAX_RANKED_TOOLS {
+            break;
+        }
+        request.page += 1;
+    }
+    let hits: HashMap<Uuid, Hit> = state
+        .knowledge
+        .search(TOOLS, q, &VectorFilter::default(), usize::MAX)
+        .await?
+        .into_iter()
+        .map(|h| (h.document_id, h))
+        .collect();
+    let needle = q.to_lowercase();
+    let min_cosine = state.settings.knowledge.catalog_min_similarity;
+    let mut matched: Vec<(f32, Tool)> = live
+        .into_iter()
+        .filter_map(|tool| {
+            let hit = hits.get(&tool.id);
+            let text = format!(
+                "{}\n{}",
+                tool.name,
+                tool.description.as_deref().unwrap_or_default()
+            )
+            .to_lowercase();
+            let keep = text.contains(&needle)
+                || hit.is_some_and(|h| h.lexical || h.cosine.is_some_and(|c| c >= min_cosine));
+            keep.then(|| (hit.map_or(0.0, |h| h.score), tool))
+        })
+        .collect();
+    matched.sort_by(|(sa, a), (sb, b)| {
+        sb.total_cmp(sa)
+            .then(b.created_at.cmp(&a.created_at))
+            .then(b.id.cmp(&a.id))
+    });
+    let total = matched.len() as u64;
+    let items = matched
+        .into_iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(page.page_size as usize)
+        .map(|(_, t)| t)
+        .collect();
+    Ok(crate::ports::Page { items, total })
+}
