@@ -6,4 +6,6 @@ pub mod embedded;
 pub mod mongo;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "secretsmanager")]
+pub mod secretsmanager;
 pub mod sql;
