@@ -10,7 +10,7 @@
 //! Names of the original deployment guide are accepted where they apply
 //! (`SECRET_KEY`, `CORS_ORIGINS`, `DEBUG`, `ACCESS_TOKEN_EXPIRE_MINUTES`, …).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -130,9 +130,16 @@ pub struct Overrides {
 }
 
 /// Reads variables from a map (tests, Lambda) or the real environment.
+#[derive(Clone)]
 pub struct Source {
     vars: HashMap<String, String>,
+    /// Variables whose value came from a secret store: errors never echo them.
+    secret: HashSet<String>,
 }
+
+/// The prefix of a configuration value that names a Secrets Manager secret:
+/// `secretsmanager://<name-or-arn>[#json-key]`.
+pub const SECRETS_MANAGER_PREFIX: &str = "secretsmanager://";
 
 impl Source {
     /// The process environment, then `.env` in the working directory for names
@@ -148,13 +155,17 @@ impl Source {
                 vars.entry(key).or_insert(value);
             }
         }
-        Ok(Self { vars })
+        Ok(Self {
+            vars,
+            secret: HashSet::new(),
+        })
     }
 
     /// The process environment only (Lambda: there is no `.env`).
     pub fn from_env() -> Self {
         Self {
             vars: std::env::vars().collect(),
+            secret: HashSet::new(),
         }
     }
 
@@ -166,7 +177,45 @@ impl Source {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
+            secret: HashSet::new(),
         }
+    }
+
+    /// The value of `name`, when set and not blank (for settings read
+    /// outside [`Settings`], such as API keys of external services).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.first(&[name]).map(|(_, v)| v)
+    }
+
+    /// Variables whose value is a `secretsmanager://` reference, sorted by name.
+    pub fn secret_references(&self) -> Vec<(String, String)> {
+        let mut refs: Vec<_> = self
+            .vars
+            .iter()
+            .filter(|(_, v)| v.trim().starts_with(SECRETS_MANAGER_PREFIX))
+            .map(|(k, v)| (k.clone(), v.trim().to_owned()))
+            .collect();
+        refs.sort();
+        refs
+    }
+
+    /// Sets `name` to a value read from a secret store; errors about it
+    /// will name the variable but never show the value.
+    pub fn set_secret(&mut self, name: &str, value: String) {
+        self.vars.insert(name.to_owned(), value);
+        self.secret.insert(name.to_owned());
+    }
+
+    /// A copy with every `secretsmanager://` value replaced by the secret it
+    /// names, each secret read once. Called once at start, before
+    /// [`Settings::load`]; without the `secretsmanager` feature the copy is
+    /// unchanged and `load` refuses the references.
+    pub async fn resolve_secrets(&self) -> Result<Self, ConfigError> {
+        #[cfg_attr(not(feature = "secretsmanager"), allow(unused_mut))]
+        let mut resolved = self.clone();
+        #[cfg(feature = "secretsmanager")]
+        crate::adapters::secretsmanager::resolve(&mut resolved).await?;
+        Ok(resolved)
     }
 
     /// The first of `names` that is set to a non-empty value, with its name.
@@ -189,6 +238,9 @@ impl Source {
     ) -> Result<T, ConfigError> {
         match self.first(names) {
             None => Ok(default),
+            Some((name, raw)) if self.secret.contains(name) => {
+                parse(raw).ok_or_else(|| bad(name, format!("{expected} (from its secret)")))
+            }
             Some((name, raw)) => {
                 parse(raw).ok_or_else(|| bad(name, format!("{expected}, got {raw:?}")))
             }
@@ -218,6 +270,14 @@ impl Source {
 
 impl Settings {
     pub fn load(source: &Source, overrides: &Overrides) -> Result<Self, ConfigError> {
+        // A reference taken for the value itself would be a secret that is
+        // not the secret (a signing key anyone can guess).
+        if let Some((name, _)) = source.secret_references().first() {
+            return Err(bad(
+                name,
+                "a secretsmanager:// reference, resolved at start (needs the `secretsmanager` feature)",
+            ));
+        }
         let app_env = source.parsed(
             &["APP_ENV", "ENVIRONMENT"],
             AppEnv::Development,

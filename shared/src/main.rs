@@ -99,12 +99,17 @@ enum AdminAction {
     },
 }
 
-fn settings(location: &Location) -> Result<Settings, ExitCode> {
+/// The settings, with `secretsmanager://` values resolved first (once).
+async fn settings(location: &Location) -> Result<Settings, ExitCode> {
     let overrides = Overrides {
         bind: location.bind,
         data_dir: location.data_dir.clone(),
     };
-    Source::from_env_and_dotenv()
+    let source = match Source::from_env_and_dotenv() {
+        Ok(source) => source.resolve_secrets().await,
+        Err(e) => Err(e),
+    };
+    source
         .and_then(|source| Settings::load(&source, &overrides))
         .map_err(|e| {
             eprintln!("{e}");
@@ -130,7 +135,7 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    let settings = match settings(&location) {
+    let settings = match settings(&location).await {
         Ok(s) => s,
         Err(code) => return code,
     };

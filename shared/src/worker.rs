@@ -118,6 +118,10 @@ impl Worker {
         }
     }
 
+    pub fn options(&self) -> &WorkerOptions {
+        &self.options
+    }
+
     /// Consumes jobs until `shutdown` resolves, then waits for the jobs in
     /// flight (up to the grace period).
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> WorkerReport {

@@ -15,6 +15,8 @@ pub mod openai_embeddings;
 pub mod qdrant;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "secretsmanager")]
+pub mod secretsmanager;
 pub mod sql;
 #[cfg(feature = "sqs")]
 pub mod sqs;
