@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::Client;
 
 use crate::config::{ConfigError, Source, SECRETS_MANAGER_PREFIX};
@@ -121,10 +121,12 @@ fn pick(secret: &str, reference: &SecretRef) -> Result<String, String> {
     };
     let object = match serde_json::from_str::<serde_json::Value>(secret) {
         Ok(serde_json::Value::Object(object)) => object,
-        _ => return Err(format!(
-            "the Secrets Manager secret {:?} to hold a JSON object (the key {key:?} was asked for)",
-            reference.id
-        )),
+        _ => {
+            let id = &reference.id;
+            return Err(format!(
+                "the Secrets Manager secret {id:?} to hold a JSON object (the key {key:?} was asked for)"
+            ));
+        }
     };
     match object.get(key) {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
@@ -203,7 +205,17 @@ where
                 e.message().unwrap_or("no message")
             )
         }
-        other => DisplayErrorContext(other).to_string(),
+        // The causes' messages only (their Debug forms are long and add nothing).
+        other => {
+            let mut text = other.to_string();
+            let mut cause = std::error::Error::source(other);
+            while let Some(e) = cause {
+                text.push_str(": ");
+                text.push_str(&e.to_string());
+                cause = e.source();
+            }
+            text
+        }
     };
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
