@@ -114,6 +114,11 @@ async fn empty_input_gives_no_vectors(embedder: &dyn Embedder) {
     assert!(embedder.embed(&[]).await.expect("embed nothing").is_empty());
 }
 
+#[tokio::test]
+async fn the_offline_embedder_keeps_the_contract() {
+    contract(&mcp_platform::adapters::embedded::OfflineEmbedder::default()).await;
+}
+
 // ------------------------------------------------------------ local model
 
 #[cfg(feature = "local-embedder")]

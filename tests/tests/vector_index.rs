@@ -35,10 +35,18 @@ struct Instance {
 
 /// Every index the suite runs against. Add an adapter here.
 fn instances() -> Vec<Instance> {
-    let mut all = vec![Instance {
-        name: "reference",
-        index: Arc::new(ReferenceIndex::default()),
-    }];
+    let mut all = vec![
+        Instance {
+            name: "reference",
+            index: Arc::new(ReferenceIndex::default()),
+        },
+        // The embedded exact index (its SQLite persistence is covered by
+        // knowledge_contracts.rs; the contract is the same in memory).
+        Instance {
+            name: "embedded",
+            index: Arc::new(mcp_platform::adapters::embedded::FlatIndex::in_memory()),
+        },
+    ];
     match std::env::var("MCP_TEST_QDRANT_URL")
         .ok()
         .filter(|u| !u.is_empty())
