@@ -120,7 +120,10 @@ impl OfflineEmbedder {
 
     /// One text's vector (what [`Embedder::embed`] does per text).
     pub fn embed_one(&self, text: &str) -> Vec<f32> {
-        let mut features: std::collections::HashMap<u64, f32> = std::collections::HashMap::new();
+        // Ordered by key, so the float sums into each bucket happen in the
+        // same order on every call: bit-for-bit the same vector (a HashMap's
+        // random iteration order changed the last bit between runs).
+        let mut features: std::collections::BTreeMap<u64, f32> = std::collections::BTreeMap::new();
         let mut add = |key: u64, weight: f32| *features.entry(key).or_insert(0.0) += weight;
         let terms = text::terms(text);
         for term in &terms {
