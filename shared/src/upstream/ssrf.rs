@@ -494,7 +494,7 @@ mod tests {
             ("http://0177.0.0.1/", "127.0.0.1"),
             ("http://127.1/", "127.0.0.1"),
             ("http://0xa9fea9fe/", "169.254.169.254"),
-            ("http://[::ffff:7f00:1]/", "[::ffff:127.0.0.1]"),
+            ("http://[::ffff:127.0.0.1]/", "[::ffff:7f00:1]"),
         ] {
             let err = url_verdict(strict(), url).expect_err(url);
             assert_eq!(err.host, host, "{url}");
