@@ -131,19 +131,17 @@ async fn redirects_to_forbidden_addresses_are_refused() {
         }
     }
 
-    // A redirect to a non-http scheme is not followed at all: the caller gets
-    // the 3xx without the upstream's Location.
+    // A redirect to a non-http scheme is refused, not relayed.
     let to_file = RemoteUpstream::new(
         &format!("http://127.0.0.1:{}/to-file", addr.port()),
         LOOPBACK_ONLY,
     )
     .expect("allowed");
     match post(&to_file).await {
-        Err(UpstreamError::Refused(_)) => {}
-        Ok(response) if response.status().is_redirection() => {
-            assert!(response.headers().get("location").is_none());
+        Err(UpstreamError::Refused(refused)) => {
+            assert!(refused.reason.contains("scheme"), "{refused}")
         }
-        other => panic!("/to-file: expected no follow, got {other:?}"),
+        other => panic!("/to-file: expected a refusal, got {other:?}"),
     }
 
     let looping = RemoteUpstream::new(
@@ -349,6 +347,101 @@ async fn only_mcp_headers_cross_the_proxy() {
     ] {
         assert_eq!(seen[name], value, "{name}");
     }
+}
+
+/// A server answering with what it received: method, headers and body.
+fn echo_router() -> Router {
+    Router::new().route(
+        "/echo",
+        any(
+            |method: Method, headers: HeaderMap, body: Bytes| async move {
+                let seen: serde_json::Map<String, Value> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or("?"))))
+                    .collect();
+                axum::Json(json!({
+                    "method": method.as_str(),
+                    "headers": seen,
+                    "body": String::from_utf8_lossy(&body),
+                }))
+            },
+        ),
+    )
+}
+
+#[tokio::test]
+async fn redirects_keep_the_message_and_scope_configured_headers_to_the_origin() {
+    let other_origin = serve(echo_router()).await;
+    let router = echo_router()
+        .route("/same", any(|| async { redirect_to("/echo".into()) }))
+        .route(
+            "/elsewhere",
+            any(move || async move {
+                redirect_to(format!("http://127.0.0.1:{}/echo", other_origin.port()))
+            }),
+        )
+        .route(
+            "/see-other",
+            any(|| async {
+                (StatusCode::SEE_OTHER, [(http::header::LOCATION, "/echo")]).into_response()
+            }),
+        );
+    let addr = serve(router).await;
+    let upstream_at = |path: &str| {
+        RemoteUpstream::with_options(
+            &format!("http://127.0.0.1:{}{path}", addr.port()),
+            LOOPBACK_ONLY,
+            [("X-Upstream-Key", "k1")],
+            UpstreamTimeouts::default(),
+        )
+        .expect("allowed")
+    };
+    let mut caller = HeaderMap::new();
+    caller.insert("mcp-session-id", HeaderValue::from_static("s-1"));
+    let message = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
+
+    let echoed = |response: Response| async move {
+        assert_eq!(response.status(), 200);
+        serde_json::from_str::<Value>(&read_body(response).await).expect("json")
+    };
+    // Same origin: the POST, its body and the configured header all arrive.
+    let same = echoed(
+        upstream_at("/same")
+            .forward(Method::POST, caller.clone(), message.clone())
+            .await
+            .expect("followed"),
+    )
+    .await;
+    assert_eq!(same["method"], "POST");
+    assert_eq!(same["body"], String::from_utf8_lossy(&message).as_ref());
+    assert_eq!(same["headers"]["x-upstream-key"], "k1");
+    assert_eq!(same["headers"]["mcp-session-id"], "s-1");
+
+    // Another origin gets the caller's MCP headers but not the upstream's key.
+    let elsewhere = echoed(
+        upstream_at("/elsewhere")
+            .forward(Method::POST, caller.clone(), message.clone())
+            .await
+            .expect("followed"),
+    )
+    .await;
+    assert_eq!(elsewhere["method"], "POST");
+    assert_eq!(elsewhere["headers"]["mcp-session-id"], "s-1");
+    assert!(
+        elsewhere["headers"].get("x-upstream-key").is_none(),
+        "{elsewhere}"
+    );
+
+    // 303 See Other becomes a GET without the body.
+    let see_other = echoed(
+        upstream_at("/see-other")
+            .forward(Method::POST, caller, message)
+            .await
+            .expect("followed"),
+    )
+    .await;
+    assert_eq!(see_other["method"], "GET");
+    assert_eq!(see_other["body"], "");
 }
 
 /// An SSE endpoint that sends one event at once and the next only when the

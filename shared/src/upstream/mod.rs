@@ -2,8 +2,10 @@
 //! a tool's upstream server URL.
 //!
 //! - Every upstream is dialled through one pooled client per [`SsrfPolicy`]
-//!   whose resolver and redirect policy enforce the policy ([`ssrf`]), so the
-//!   check and the connect see the same addresses.
+//!   whose resolver enforces the policy ([`ssrf`]), so the check and the
+//!   connect see the same addresses. Redirects are followed by
+//!   [`RemoteUpstream::forward`] itself: each hop's URL is checked, and the
+//!   configured headers go to the configured origin only.
 //! - Only the MCP transport headers cross in either direction: the caller's
 //!   platform credentials (`Authorization`, `X-API-Key`, cookies) never reach
 //!   the upstream, and the upstream's cookies never reach the caller. Headers
@@ -176,49 +178,33 @@ fn invalid_config(field: &'static str, message: String) -> Error {
     )
 }
 
-/// The pooled client of a policy. There are four policies, so four clients
-/// at most, each built on first use and shared by every upstream under it.
+/// The pooled client of a policy (and connect timeout). There are four
+/// policies and in practice one timeout, so a handful of clients at most, each
+/// built on first use and shared by every upstream under it.
 fn shared_client(
     policy: SsrfPolicy,
-    timeouts: UpstreamTimeouts,
-) -> Result<reqwest::Client, UpstreamError> {
-    static CLIENTS: OnceLock<parking_lot::Mutex<Vec<(SsrfPolicy, Duration, reqwest::Client)>>> =
-        OnceLock::new();
-    let clients = CLIENTS.get_or_init(Default::default);
-    let mut clients = clients.lock();
+    connect_timeout: Duration,
+) -> reqwest::Result<reqwest::Client> {
+    type Clients = parking_lot::Mutex<Vec<(SsrfPolicy, Duration, reqwest::Client)>>;
+    static CLIENTS: OnceLock<Clients> = OnceLock::new();
+    let mut clients = CLIENTS.get_or_init(Default::default).lock();
     if let Some((_, _, client)) = clients
         .iter()
-        .find(|(p, connect, _)| *p == policy && *connect == timeouts.connect)
+        .find(|(p, connect, _)| *p == policy && *connect == connect_timeout)
     {
         return Ok(client.clone());
     }
-    let client = build_client(policy, timeouts.connect).map_err(|e| UpstreamError::Invalid {
-        field: "url",
-        message: format!("the HTTP client could not be built: {e}"),
-    })?;
-    clients.push((policy, timeouts.connect, client.clone()));
+    let client = build_client(policy, connect_timeout)?;
+    clients.push((policy, connect_timeout, client.clone()));
     Ok(client)
 }
 
 fn build_client(policy: SsrfPolicy, connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    let redirect = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= MAX_REDIRECTS {
-            let host = attempt.url().host_str().unwrap_or_default().to_owned();
-            return attempt.error(Refused {
-                host,
-                reason: format!("more than {MAX_REDIRECTS} redirects"),
-            });
-        }
-        // Names are checked again when they resolve; this catches IP literals
-        // and schemes, which never reach the resolver.
-        match policy.check_url(attempt.url()) {
-            Ok(()) => attempt.follow(),
-            Err(refused) => attempt.error(refused),
-        }
-    });
     reqwest::Client::builder()
         .dns_resolver(std::sync::Arc::new(ssrf::GuardedResolver { policy }))
-        .redirect(redirect)
+        // `RemoteUpstream::forward` follows redirects itself (policy check and
+        // header scoping per hop).
+        .redirect(reqwest::redirect::Policy::none())
         // A proxy would dial the upstream itself, past the resolver's check.
         .no_proxy()
         .connect_timeout(connect_timeout)
@@ -233,8 +219,7 @@ fn build_client(policy: SsrfPolicy, connect_timeout: Duration) -> reqwest::Resul
 #[derive(Debug, Clone)]
 pub struct RemoteUpstream {
     url: Url,
-    /// The host as shown in errors (never the path, query or credentials).
-    host: String,
+    policy: SsrfPolicy,
     headers: HeaderMap,
     timeouts: UpstreamTimeouts,
     client: reqwest::Client,
@@ -295,12 +280,18 @@ impl RemoteUpstream {
             header_value.set_sensitive(true);
             header_map.append(header_name, header_value);
         }
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        let client =
+            shared_client(policy, timeouts.connect).map_err(|e| UpstreamError::Unreachable {
+                host: host.clone(),
+                cause: format!("the HTTP client could not be built: {e}"),
+            })?;
         Ok(Self {
-            host: parsed.host_str().unwrap_or_default().to_owned(),
             url: parsed,
+            policy,
             headers: header_map,
             timeouts,
-            client: shared_client(policy, timeouts)?,
+            client,
         })
     }
 
@@ -317,66 +308,114 @@ impl RemoteUpstream {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<Body>, UpstreamError> {
-        let mut outgoing = self.headers.clone();
+        let mut caller_headers = HeaderMap::new();
         for name in FORWARDED_REQUEST_HEADERS {
             for value in headers.get_all(*name) {
-                outgoing.append(*name, value.clone());
+                caller_headers.append(*name, value.clone());
             }
         }
         let is_get = method == Method::GET;
-        let mut request = self
-            .client
-            .request(method, self.url.clone())
-            .headers(outgoing);
-        if !body.is_empty() {
-            request = request.body(body);
-        }
-        let response = match tokio::time::timeout(self.timeouts.response, request.send()).await {
-            Err(_) => {
-                return Err(UpstreamError::Timeout {
-                    host: self.host.clone(),
-                })
-            }
-            Ok(Err(err)) => return Err(self.classify(err)),
-            Ok(Ok(response)) => response,
-        };
-
-        let mut relayed = Response::builder().status(response.status());
-        if let Some(out) = relayed.headers_mut() {
-            for name in FORWARDED_RESPONSE_HEADERS {
-                for value in response.headers().get_all(*name) {
-                    out.append(*name, value.clone());
-                }
-            }
-        }
-        let idle = (!is_get).then_some(self.timeouts.idle);
-        let body = relay_body(response.bytes_stream(), idle, self.host.clone());
-        relayed.body(body).map_err(|e| UpstreamError::Unreachable {
-            host: self.host.clone(),
-            cause: e.to_string(),
-        })
-    }
-
-    /// Sorts a client error into the typed error, looking through its cause
-    /// chain for the SSRF guard's refusal (raised by the resolver or the
-    /// redirect policy, both wrapped by reqwest).
-    fn classify(&self, err: reqwest::Error) -> UpstreamError {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-        while let Some(e) = source {
-            if let Some(refused) = e.downcast_ref::<Refused>() {
-                return UpstreamError::Refused(refused.clone());
-            }
-            source = e.source();
-        }
-        if err.is_timeout() {
-            return UpstreamError::Timeout {
-                host: self.host.clone(),
+        let (mut method, mut body, mut url) = (method, body, self.url.clone());
+        // Redirects are followed here rather than by the client, so that each
+        // hop's URL passes the policy and the configured headers (the
+        // upstream's own credentials) go only to the configured origin.
+        let mut hops = 0;
+        loop {
+            let host = url.host_str().unwrap_or_default().to_owned();
+            let mut outgoing = if url.origin() == self.url.origin() {
+                self.headers.clone()
+            } else {
+                HeaderMap::new()
             };
+            outgoing.extend(caller_headers.clone());
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(outgoing);
+            if !body.is_empty() {
+                request = request.body(body.clone());
+            }
+            let response = match tokio::time::timeout(self.timeouts.response, request.send()).await
+            {
+                Err(_) => return Err(UpstreamError::Timeout { host }),
+                Ok(Err(err)) => return Err(classify(err, host)),
+                Ok(Ok(response)) => response,
+            };
+            if let Some(next) = redirect_target(&response, &url) {
+                if hops == MAX_REDIRECTS {
+                    return Err(UpstreamError::Refused(Refused {
+                        host,
+                        reason: format!("more than {MAX_REDIRECTS} redirects"),
+                    }));
+                }
+                self.policy
+                    .check_url(&next)
+                    .map_err(UpstreamError::Refused)?;
+                // RFC 9110 §15.4.4: 303 means "GET the other resource". 301
+                // and 302 keep the method: an MCP POST turned into a GET
+                // would open an event stream instead of delivering the message.
+                if response.status() == StatusCode::SEE_OTHER && method != Method::HEAD {
+                    method = Method::GET;
+                    body = Bytes::new();
+                }
+                url = next;
+                hops += 1;
+                continue;
+            }
+            return Ok(relay(
+                response,
+                (!is_get).then_some(self.timeouts.idle),
+                host,
+            ));
         }
-        UpstreamError::Unreachable {
-            host: self.host.clone(),
-            cause: format!("{:#}", anyhow::Error::new(err)),
+    }
+}
+
+/// The next URL of a redirect response, resolved against the current one.
+fn redirect_target(response: &reqwest::Response, current: &Url) -> Option<Url> {
+    let status = response.status().as_u16();
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = response
+        .headers()
+        .get(http::header::LOCATION)?
+        .to_str()
+        .ok()?;
+    current.join(location).ok()
+}
+
+/// The relayed response: the status, the MCP response headers and the body,
+/// streamed.
+fn relay(response: reqwest::Response, idle: Option<Duration>, host: String) -> Response<Body> {
+    let mut relayed = Response::new(Body::empty());
+    *relayed.status_mut() = response.status();
+    let out = relayed.headers_mut();
+    for name in FORWARDED_RESPONSE_HEADERS {
+        for value in response.headers().get_all(*name) {
+            out.append(*name, value.clone());
         }
+    }
+    *relayed.body_mut() = relay_body(response.bytes_stream(), idle, host);
+    relayed
+}
+
+/// Sorts a client error into the typed error, looking through its cause chain
+/// for the SSRF guard's refusal (raised by the resolver, wrapped by reqwest).
+fn classify(err: reqwest::Error, host: String) -> UpstreamError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<Refused>() {
+            return UpstreamError::Refused(refused.clone());
+        }
+        source = e.source();
+    }
+    if err.is_timeout() {
+        return UpstreamError::Timeout { host };
+    }
+    UpstreamError::Unreachable {
+        host,
+        cause: format!("{:#}", anyhow::Error::new(err)),
     }
 }
 
