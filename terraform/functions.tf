@@ -35,9 +35,9 @@ locals {
     TRUST_PROXY_HEADERS = "false"
     # Only /tmp is writable in Lambda.
     MCP_DATA_DIR        = "/tmp/mcp-platform"
-    # The job queue: SQS (the settings of the SQS queue adapter).
-    JOB_QUEUE         = "sqs"
-    SQS_QUEUE_URL     = aws_sqs_queue.jobs.url
+    # The job queue: an https:// SQS queue URL selects the SQS adapter; the
+    # queue's redrive policy names the dead-letter queue (jobs.tf).
+    JOB_QUEUE_URL     = aws_sqs_queue.jobs.url
     JOB_MAX_ATTEMPTS  = tostring(var.job_max_attempts)
     JOB_LEASE_SECONDS = tostring(var.worker_timeout_seconds)
   })

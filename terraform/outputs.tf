@@ -9,7 +9,7 @@ output "function_names" {
 }
 
 output "jobs_queue_url" {
-  description = "URL of the job queue (SQS_QUEUE_URL)."
+  description = "URL of the job queue (JOB_QUEUE_URL)."
   value       = aws_sqs_queue.jobs.url
 }
 

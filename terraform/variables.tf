@@ -124,9 +124,9 @@ variable "job_max_attempts" {
 }
 
 variable "queue_fifo" {
-  description = "FIFO queues: SQS drops a second message with the same deduplication id (the job's idempotency key) for five minutes."
+  description = "FIFO queues. Off by default: the SQS adapter dedupes idempotency keys in the database (job_keys) and sends no message group id, so standard queues are what it expects."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "schedule_expression" {
