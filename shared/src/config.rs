@@ -103,6 +103,8 @@ pub struct Settings {
     pub redis_timeout: Duration,
     /// The job queue, workers and scheduler.
     pub jobs: JobSettings,
+    /// `GATEWAY_HEALTH_INTERVAL_SECONDS`, `GATEWAY_REQUEST_TIMEOUT_SECONDS`.
+    pub gateway: crate::gateway::GatewaySettings,
 }
 
 /// A configuration problem: one line, naming the variable.
@@ -445,6 +447,14 @@ impl Settings {
                 .to_owned(),
             redis_timeout: Duration::from_millis(source.positive(&["REDIS_TIMEOUT_MS"], 1000u64)?),
             jobs: JobSettings::load(source)?,
+            gateway: crate::gateway::GatewaySettings {
+                health_interval: Duration::from_secs(
+                    source.positive(&["GATEWAY_HEALTH_INTERVAL_SECONDS"], 30u64)?,
+                ),
+                request_timeout: Duration::from_secs(
+                    source.positive(&["GATEWAY_REQUEST_TIMEOUT_SECONDS"], 300u64)?,
+                ),
+            },
             data_dir,
         })
     }

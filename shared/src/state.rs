@@ -40,6 +40,8 @@ pub struct AppState {
     pub jobs: Arc<dyn JobQueue>,
     /// Real-time events (task updates, deployment status) for `/ws` and `/events`.
     pub events: Arc<dyn EventBus>,
+    /// Deployed tools' runners on this replica, and `/mcp/{slug}` sessions.
+    pub gateway: Arc<crate::gateway::Gateway>,
 }
 
 impl AppState {
@@ -91,6 +93,10 @@ impl AppState {
             }),
             jobs,
             events: Arc::new(MemoryEventBus::default()),
+            gateway: Arc::new(crate::gateway::Gateway::new(
+                secret.expose().as_bytes(),
+                sql.clone(),
+            )),
             sql: sql.clone(),
             tools: sql,
             history,

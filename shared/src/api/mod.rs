@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod deployments;
 pub mod extract;
 pub mod mcps;
 pub mod ops;
@@ -30,6 +31,8 @@ pub fn all_routes() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(admin::routes())
         .merge(mcps::routes())
+        .merge(deployments::routes())
+        .merge(crate::gateway::endpoint::routes())
         .merge(ops::routes())
 }
 
@@ -47,6 +50,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "auth", description = "Accounts, tokens and API keys"),
         (name = "admin", description = "User management (admin)"),
         (name = "mcps", description = "The MCP tool registry and its version history"),
+        (name = "deployments", description = "Deploy tools behind /mcp/{slug}; health and usage"),
+        (name = "gateway", description = "MCP Streamable HTTP endpoints of deployed tools"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
     )
 )]

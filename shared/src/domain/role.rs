@@ -34,8 +34,11 @@ impl Role {
         use Permission::*;
         match self {
             Self::Admin => true,
-            Self::Developer => matches!(permission, ToolsRead | ToolsWrite | ApiKeysManage),
-            Self::Viewer => matches!(permission, ToolsRead | ApiKeysManage),
+            Self::Developer => matches!(
+                permission,
+                ToolsRead | ToolsWrite | ApiKeysManage | DeploymentsRead | DeploymentsWrite
+            ),
+            Self::Viewer => matches!(permission, ToolsRead | ApiKeysManage | DeploymentsRead),
         }
     }
 }
@@ -53,6 +56,12 @@ pub enum Permission {
     ApiKeysManage,
     /// List users, change roles, deactivate accounts.
     UsersManage,
+    /// Read deployments, their health and metrics.
+    DeploymentsRead,
+    /// Deploy one's own tools, stop one's own deployments.
+    DeploymentsWrite,
+    /// Stop (or deploy) anyone's.
+    DeploymentsWriteAny,
 }
 
 impl Permission {
@@ -63,6 +72,9 @@ impl Permission {
             Self::ToolsWriteAny => "tools:write:any",
             Self::ApiKeysManage => "api_keys:manage",
             Self::UsersManage => "users:manage",
+            Self::DeploymentsRead => "deployments:read",
+            Self::DeploymentsWrite => "deployments:write",
+            Self::DeploymentsWriteAny => "deployments:write:any",
         }
     }
 }

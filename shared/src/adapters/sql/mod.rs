@@ -7,6 +7,7 @@
 //! no `RETURNING`, `!` as the LIKE escape (a backslash means different things
 //! in MySQL and SQLite string literals). Where they differ, [`Dialect`] says so.
 
+mod deployments;
 mod queue;
 mod sessions;
 mod tools;
@@ -23,6 +24,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
+pub use deployments::UsageTotals;
 pub use queue::{JobRecord, JobStatus, SqlJobQueue};
 
 /// Reversible migrations, embedded in the binary, one set per dialect.
