@@ -10,6 +10,7 @@ use mcp_platform::state::AppState;
 use serde_json::{json, Value};
 
 pub mod backends;
+pub mod mcp_peers;
 pub mod moto;
 
 pub struct TestApp {

@@ -411,7 +411,10 @@ async fn post_mcp(
             return json_rpc_reply(StatusCode::OK, error);
         }
     };
-    answer(&state, &live, rx, &headers, id, user_id, method, started).await
+    answer(
+        &state, &live, rx, &headers, id, user_id, method, started, modern,
+    )
+    .await
 }
 
 /// Turns a request's answers into the HTTP response: JSON when the answer
@@ -426,7 +429,16 @@ async fn answer(
     user_id: Option<Uuid>,
     method: String,
     started: Instant,
+    modern: bool,
 ) -> Response {
+    let cacheable = jsonrpc::is_cacheable(&method);
+    let finish = move |bytes: Bytes| {
+        if modern {
+            jsonrpc::modernize_result(bytes, cacheable)
+        } else {
+            bytes
+        }
+    };
     let (json_ok, sse_ok) = accepts(headers);
     let timeout = state.settings.gateway.request_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
@@ -458,7 +470,7 @@ async fn answer(
                 !jsonrpc::is_error_response(bytes),
                 started,
             );
-            return json_rpc_reply(StatusCode::OK, bytes.clone());
+            return json_rpc_reply(StatusCode::OK, finish(bytes.clone()));
         }
     }
     if !sse_ok {
@@ -474,7 +486,7 @@ async fn answer(
                         !jsonrpc::is_error_response(&bytes),
                         started,
                     );
-                    return json_rpc_reply(StatusCode::OK, bytes);
+                    return json_rpc_reply(StatusCode::OK, finish(bytes));
                 }
                 Ok(Some(Outgoing::Interim(_))) => {}
                 Ok(None) | Err(_) => {
@@ -517,7 +529,7 @@ async fn answer(
                             !jsonrpc::is_error_response(&b),
                             started,
                         );
-                        (b, true)
+                        (finish(b), true)
                     }
                 };
                 Some((Ok::<Bytes, Infallible>(sse_event(&bytes)), (None, rx, last)))

@@ -119,8 +119,100 @@ pub fn is_error_response(bytes: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// Methods whose 2026-07-28 results carry caching directives.
+pub fn is_cacheable(method: &str) -> bool {
+    matches!(
+        method,
+        "tools/list"
+            | "prompts/list"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+            | "server/discover"
+    )
+}
+
+/// A response of a handshake-era server made valid on the 2026-07-28 wire:
+/// `resultType` (and, for cacheable results, `ttlMs`/`cacheScope`) added
+/// where missing — spliced in, the rest of the result untouched.
+pub fn modernize_result(message: Bytes, cacheable: bool) -> Bytes {
+    #[derive(Deserialize)]
+    struct Response<'a> {
+        #[serde(borrow, default)]
+        result: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Present<'a> {
+        #[serde(borrow, default)]
+        result_type: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        ttl_ms: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        cache_scope: Option<&'a RawValue>,
+    }
+    let Ok(text) = std::str::from_utf8(&message) else {
+        return message;
+    };
+    let Ok(Response { result: Some(raw) }) = serde_json::from_str::<Response>(text) else {
+        return message;
+    };
+    let body = raw.get();
+    if !body.starts_with('{') {
+        return message;
+    }
+    let Ok(present) = serde_json::from_str::<Present>(body) else {
+        return message;
+    };
+    let mut add = Vec::new();
+    if present.result_type.is_none() {
+        add.push(r#""resultType":"complete""#);
+    }
+    if cacheable && present.ttl_ms.is_none() {
+        add.push(r#""ttlMs":0"#);
+    }
+    if cacheable && present.cache_scope.is_none() {
+        add.push(r#""cacheScope":"private""#);
+    }
+    if add.is_empty() {
+        return message;
+    }
+    let mut insert = add.join(",");
+    let empty = body[1..].trim_start().starts_with('}');
+    if !empty {
+        insert.push(',');
+    }
+    let at = body.as_ptr() as usize - text.as_ptr() as usize + 1;
+    let mut out = Vec::with_capacity(message.len() + insert.len());
+    out.extend_from_slice(&message[..at]);
+    out.extend_from_slice(insert.as_bytes());
+    out.extend_from_slice(&message[at..]);
+    Bytes::from(out)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn modern_results_gain_their_required_members_once() {
+        let plain = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#);
+        let v: serde_json::Value =
+            serde_json::from_slice(&modernize_result(plain, true)).expect("json");
+        assert_eq!(v["result"]["resultType"], "complete");
+        assert_eq!(v["result"]["ttlMs"], 0);
+        assert_eq!(v["result"]["cacheScope"], "private");
+        assert!(v["result"]["tools"].is_array());
+        let empty = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{ }}"#);
+        let v: serde_json::Value =
+            serde_json::from_slice(&modernize_result(empty, false)).expect("json");
+        assert_eq!(v["result"], serde_json::json!({"resultType": "complete"}));
+        let native = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{"resultType":"x"}}"#);
+        assert_eq!(modernize_result(native.clone(), false), native);
+        let error = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"error":{"code":1}}"#);
+        assert_eq!(modernize_result(error.clone(), true), error);
+    }
+
     use super::*;
 
     #[test]
