@@ -213,8 +213,6 @@ mod tests {
         assert_eq!(modernize_result(error.clone(), true), error);
     }
 
-    use super::*;
-
     #[test]
     fn peek_finds_the_id_and_method_and_splicing_keeps_the_rest() {
         let msg = br#"{"jsonrpc":"2.0", "id" : "abc", "method":"tools/call","params":{"id":5,"x":[1,{"method":"no"}]}}"#;
