@@ -1,7 +1,8 @@
-//! Real MCP peers for the gateway suites: `@modelcontextprotocol/server-everything`
-//! (npm) and the official Python SDK client (`mcp>=2,<3` from PyPI), installed
-//! by `.ci/run` into `MCP_PEERS_DIR` (default `~/.cache/mcp-platform/peers`):
-//! `node_modules/` and a `venv/`.
+//! Real MCP peers for the gateway suites, installed by `.ci/run`:
+//! `@modelcontextprotocol/server-everything` from `tests/package.json` into
+//! `tests/node_modules` (`MCP_TEST_SERVER_EVERYTHING` overrides its path), and
+//! the official Python SDK client (`mcp>=2,<3` from PyPI) in a venv under
+//! `MCP_PEERS_DIR` (default `~/.cache/mcp-platform/peers`).
 
 use std::path::PathBuf;
 

@@ -88,6 +88,10 @@ pub struct Settings {
     pub login_window: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy_headers: bool,
+    /// Remote MCP upstreams on loopback / private networks (RFC 1918, ULA,
+    /// CGNAT) are refused unless these allow them (SSRF guard, `upstream::ssrf`).
+    pub gateway_allow_loopback_upstreams: bool,
+    pub gateway_allow_private_upstreams: bool,
     pub bootstrap_admin: Option<AdminBootstrap>,
     /// `redis://…`: cache, refresh tokens and rate limits in Redis; unset = in-process.
     pub redis_url: Option<Secret>,
@@ -388,6 +392,10 @@ impl Settings {
             login_max_attempts_per_ip: source.positive(&["LOGIN_MAX_ATTEMPTS_PER_IP"], 50u32)?,
             login_window: Duration::from_secs(source.positive(&["LOGIN_WINDOW_SECONDS"], 300u64)?),
             trust_proxy_headers: source.bool(&["TRUST_PROXY_HEADERS"], false)?,
+            gateway_allow_loopback_upstreams: source
+                .bool(&["GATEWAY_ALLOW_LOOPBACK_UPSTREAMS"], false)?,
+            gateway_allow_private_upstreams: source
+                .bool(&["GATEWAY_ALLOW_PRIVATE_UPSTREAMS"], false)?,
             bootstrap_admin,
             redis_url: match source.first(&["REDIS_URL"]) {
                 None => None,

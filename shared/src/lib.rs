@@ -22,4 +22,5 @@ pub mod request_id;
 pub mod scheduler;
 pub mod state;
 pub mod telemetry;
+pub mod upstream;
 pub mod worker;

@@ -611,3 +611,154 @@ async fn the_gateway_applies_platform_auth_sessions_origins_and_versions() {
         .await;
     assert_eq!(rest_anon.status, 401);
 }
+
+/// server-everything in its Streamable HTTP mode on a free loopback port.
+struct HttpEverything {
+    url: String,
+    _child: tokio::process::Child,
+}
+
+async fn start_http_everything() -> HttpEverything {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = tokio::process::Command::new("node")
+        .arg(mcp_platform_tests::mcp_peers::server_everything())
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    poll_until(
+        "server-everything listens",
+        Duration::from_secs(20),
+        async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    HttpEverything {
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        _child: child,
+    }
+}
+
+#[tokio::test]
+async fn a_remote_server_is_served_through_the_remote_runner() {
+    let upstream = start_http_everything().await;
+    let app =
+        mcp_platform_tests::spawn_app_with(&[("GATEWAY_ALLOW_LOOPBACK_UPSTREAMS", "true")]).await;
+    let dev = app.user("remotedev", "developer").await;
+    let tool = app
+        .post(
+            "/api/v1/mcps",
+            Some(&dev.access_token),
+            json!({"name": "Remote everything", "slug": "everything-remote", "version": "1.0.0",
+                   "config": {"runtime": {"transport": "streamable-http", "url": upstream.url}}}),
+        )
+        .await;
+    assert_eq!(tool.status, 201, "{}", tool.text);
+    let created = app
+        .post(
+            "/api/v1/deployments",
+            Some(&dev.access_token),
+            json!({"tool_id": tool.body["id"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let path = format!(
+        "/api/v1/deployments/{}",
+        created.body["deployment_id"].as_str().expect("id")
+    );
+    poll_until(
+        "the remote deployment runs",
+        Duration::from_secs(20),
+        async || app.get(&path, Some(&dev.access_token)).await.body["status"] == "running",
+    )
+    .await;
+
+    let url = app.url("/mcp/everything-remote");
+    let out = run_client("session_client.py", &[&url, &dev.access_token]).await;
+    assert_eq!(out["echo"][0], "Echo: hello through the gateway", "{out}");
+    assert!(
+        out["sum"][0].as_str().is_some_and(|s| s.contains("42")),
+        "{out}"
+    );
+    assert!(
+        out["prompts"].as_array().is_some_and(|p| !p.is_empty()),
+        "{out}"
+    );
+    assert!(out["resource_text_len"].as_u64().unwrap_or(0) > 0, "{out}");
+    let auto = run_client("auto_client.py", &[&url, &dev.access_token]).await;
+    assert_eq!(auto["echo"][0], "Echo: hello modern", "{auto}");
+
+    // The caller's platform session is not the upstream's, and is theirs only.
+    let mut mcp = Mcp::new(&app, "everything-remote", Some(&dev.access_token));
+    mcp.initialize().await;
+    let echoed = mcp
+        .call(json!(1), "echo", json!({"message": "remote"}))
+        .await;
+    assert_eq!(
+        echo_text(echoed.last()),
+        "Echo: remote",
+        "{:?}",
+        echoed.messages
+    );
+    let other = app.user("remoteother", "developer").await;
+    let stranger = Mcp {
+        session: mcp.session.clone(),
+        ..Mcp::new(&app, "everything-remote", Some(&other.access_token))
+    };
+    assert_eq!(
+        stranger
+            .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .await
+            .status,
+        403,
+        "a private remote deployment refuses other developers"
+    );
+    let rest = app
+        .post(
+            "/mcp/everything-remote/v1/tools/echo",
+            Some(&dev.access_token),
+            json!({"message": "rest"}),
+        )
+        .await;
+    assert_eq!(rest.status, 200, "{}", rest.text);
+    assert_eq!(rest.body["content"][0]["text"], "Echo: rest");
+}
+
+#[tokio::test]
+async fn a_loopback_upstream_is_refused_unless_configuration_allows_it() {
+    let app = spawn_app().await;
+    let dev = app.user("ssrfdev", "developer").await;
+    for url in [
+        "http://127.0.0.1:9/mcp",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.1/mcp",
+    ] {
+        let slug = format!("ssrf-{}", uuid::Uuid::new_v4().simple());
+        let tool = app
+            .post(
+                "/api/v1/mcps",
+                Some(&dev.access_token),
+                json!({"name": "SSRF", "slug": slug, "version": "1.0.0",
+                       "config": {"runtime": {"transport": "streamable-http", "url": url}}}),
+            )
+            .await;
+        assert_eq!(tool.status, 201, "{}", tool.text);
+        let created = app
+            .post(
+                "/api/v1/deployments",
+                Some(&dev.access_token),
+                json!({"tool_id": tool.body["id"]}),
+            )
+            .await;
+        assert_eq!(created.status, 422, "{url}: {}", created.text);
+    }
+}

@@ -166,18 +166,27 @@ async fn create_deployment(
     let ValidJson(req) = body?;
     let tool = crate::registry::find(&state, req.tool_id).await?;
     require_owner(&principal, tool.author_id)?;
-    let transport = tool
+    let runtime = tool
         .config
         .as_map()
         .get("runtime")
-        .and_then(|r| r.get("transport"))
-        .and_then(Value::as_str);
-    if transport != Some("stdio") {
-        return Err(crate::error::Error::invalid(
-            &["body", "tool_id"],
-            "value_error",
-            "the tool's config needs a runtime to deploy: {transport: \"stdio\", command, args, env}",
-        ));
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    match runtime.get("transport").and_then(Value::as_str) {
+        Some("stdio") => {}
+        // The URL must pass the SSRF policy now: a refused one is a 422, not a failed deployment.
+        Some("streamable-http") => {
+            crate::gateway::remote::upstream_for(&state.settings, &runtime)?;
+        }
+        _ => {
+            return Err(crate::error::Error::invalid(
+                &["body", "tool_id"],
+                "value_error",
+                "the tool's config needs a runtime to deploy: {transport: \"stdio\", command, args, env} \
+                 or {transport: \"streamable-http\", url}",
+            ))
+        }
     }
     let now = crate::domain::now();
     let deployment = Deployment {

@@ -365,7 +365,20 @@ async fn post_mcp(
             }
         }
     }
-    let Runner::Stdio(bridge) = &live.runner;
+    let bridge = match &live.runner {
+        Runner::Stdio(bridge) => bridge,
+        Runner::Remote(upstream) => {
+            let call = RemoteCall {
+                state: &state,
+                live: &live,
+                upstream,
+                caller: &caller,
+                headers: &headers,
+                started,
+            };
+            return call.post(body, &peek, modern).await;
+        }
+    };
     let user_id = caller.user.as_ref().map(|p| p.user_id);
     match peek.kind {
         Kind::Notification => {
@@ -447,12 +460,13 @@ async fn answer(
     let timeout = state.settings.gateway.request_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
     let first = tokio::time::timeout_at(deadline, rx.recv()).await;
-    let Runner::Stdio(bridge) = &live.runner;
     let first = match first {
         Ok(Some(first)) => first,
         Ok(None) | Err(_) => {
             drop(rx);
-            bridge.forget_abandoned();
+            if let Runner::Stdio(bridge) = &live.runner {
+                bridge.forget_abandoned();
+            }
             record_usage(state, live, user_id, &method, false, started);
             return json_rpc_reply(
                 StatusCode::OK,
@@ -564,8 +578,7 @@ fn sse_response(body: Body) -> Response {
 /// Answers `initialize` from the child's cached result, at the version
 /// the client asked for when the gateway speaks it, and opens a session.
 fn initialize(state: &AppState, live: &Live, caller: &Caller, body: &[u8], id: &[u8]) -> Response {
-    let Runner::Stdio(bridge) = &live.runner;
-    let Some(cached) = bridge.init_result() else {
+    let Some(cached) = stdio_init_result(live) else {
         return json_rpc_reply(
             StatusCode::OK,
             jsonrpc::error(
@@ -611,8 +624,7 @@ fn initialize(state: &AppState, live: &Live, caller: &Caller, body: &[u8], id: &
 
 /// `server/discover` (2026-07-28), from the child's cached initialize result.
 fn discover(live: &Live, id: &[u8]) -> Response {
-    let Runner::Stdio(bridge) = &live.runner;
-    let Some(cached) = bridge.init_result() else {
+    let Some(cached) = stdio_init_result(live) else {
         return json_rpc_reply(
             StatusCode::OK,
             jsonrpc::error(
@@ -635,6 +647,107 @@ fn discover(live: &Live, id: &[u8]) -> Response {
         result["instructions"] = instructions.clone();
     }
     json_rpc_reply(StatusCode::OK, jsonrpc::result(id, &result.to_string()))
+}
+
+fn stdio_init_result(live: &Live) -> Option<Bytes> {
+    match &live.runner {
+        Runner::Stdio(bridge) => bridge.init_result(),
+        Runner::Remote(_) => None,
+    }
+}
+
+/// One request of a caller to a remote deployment: relayed as it is, with
+/// the session ids swapped (the upstream's travels sealed in the caller's).
+struct RemoteCall<'a> {
+    state: &'a AppState,
+    live: &'a Arc<Live>,
+    upstream: &'a crate::upstream::RemoteUpstream,
+    caller: &'a Caller,
+    headers: &'a HeaderMap,
+    started: Instant,
+}
+
+impl RemoteCall<'_> {
+    async fn post(&self, body: Bytes, peek: &jsonrpc::Peek, modern: bool) -> Response {
+        let method = peek.method.clone().unwrap_or_default();
+        let id = peek.id_text(&body).map(<[u8]>::to_vec);
+        let initialize = method == "initialize";
+        let upstream_session = if modern || initialize {
+            None
+        } else {
+            match session_of(
+                self.state,
+                self.headers,
+                self.caller,
+                self.live,
+                id.as_deref(),
+            )
+            .await
+            {
+                Ok((_, facts)) => facts.upstream_session,
+                Err(r) => return r,
+            }
+        };
+        let mut response = super::remote::relay(
+            self.upstream,
+            axum::http::Method::POST,
+            self.headers,
+            upstream_session.as_deref(),
+            body,
+        )
+        .await;
+        let upstream_session = response
+            .headers_mut()
+            .remove(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok().map(str::to_owned));
+        if initialize && response.status().is_success() {
+            let facts = SessionFacts {
+                user_id: self.caller.user.as_ref().map(|p| p.user_id),
+                deployment_id: self.live.deployment.id,
+                protocol_version: LATEST_HANDSHAKE_VERSION.to_owned(),
+                issued_at: crate::domain::now().timestamp(),
+                upstream_session,
+                nonce: rand::random(),
+            };
+            if let Some(v) = self
+                .state
+                .gateway
+                .sealer
+                .seal(&facts)
+                .and_then(|s| HeaderValue::from_str(&s).ok())
+            {
+                response.headers_mut().insert(SESSION_HEADER, v);
+            }
+        }
+        if peek.kind == Kind::Request {
+            record_usage(
+                self.state,
+                self.live,
+                self.caller.user.as_ref().map(|p| p.user_id),
+                &method,
+                response.status().is_success(),
+                self.started,
+            );
+        }
+        response
+    }
+
+    async fn get_or_delete(&self, method: axum::http::Method) -> Response {
+        let facts = match session_of(self.state, self.headers, self.caller, self.live, None).await {
+            Ok((_, facts)) => facts,
+            Err(r) => return r,
+        };
+        let mut response = super::remote::relay(
+            self.upstream,
+            method,
+            self.headers,
+            facts.upstream_session.as_deref(),
+            Bytes::new(),
+        )
+        .await;
+        response.headers_mut().remove(SESSION_HEADER);
+        response
+    }
 }
 
 /// Open the server's notification stream of a session (SSE).
@@ -672,10 +785,23 @@ async fn get_mcp(
         )
             .into_response();
     }
+    let bridge = match &live.runner {
+        Runner::Stdio(bridge) => bridge,
+        Runner::Remote(upstream) => {
+            let call = RemoteCall {
+                state: &state,
+                live: &live,
+                upstream,
+                caller: &caller,
+                headers: &headers,
+                started: Instant::now(),
+            };
+            return call.get_or_delete(axum::http::Method::GET).await;
+        }
+    };
     if let Err(r) = session_of(&state, &headers, &caller, &live, None).await {
         return r;
     }
-    let Runner::Stdio(bridge) = &live.runner;
     let rx = bridge.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         loop {
@@ -721,6 +847,20 @@ async fn delete_mcp(
         Ok(s) => s,
         Err(r) => return r,
     };
+    if let Runner::Remote(upstream) = &live.runner {
+        let call = RemoteCall {
+            state: &state,
+            live: &live,
+            upstream,
+            caller: &caller,
+            headers: &headers,
+            started: Instant::now(),
+        };
+        let ended = call.get_or_delete(axum::http::Method::DELETE).await;
+        if !ended.status().is_success() {
+            tracing::info!(status = %ended.status(), "the upstream did not end its session");
+        }
+    }
     let ttl = std::time::Duration::from_secs(SESSION_TTL_SECONDS.unsigned_abs());
     if let Err(e) = state
         .cache
@@ -790,7 +930,13 @@ async fn call_tool_rest(
         return Error::internal("tools/call message").into_response();
     };
     let user_id = caller.user.as_ref().map(|p| p.user_id);
-    let Runner::Stdio(bridge) = &live.runner;
+    let bridge = match &live.runner {
+        Runner::Stdio(bridge) => bridge,
+        Runner::Remote(upstream) => {
+            let answer = super::remote::exchange(upstream, Bytes::from(message)).await;
+            return rest_answer(&state, &live, user_id, started, &tool_name, answer.ok());
+        }
+    };
     let answer = match bridge
         .request(message.as_bytes(), &peek, caller.key.clone())
         .await
@@ -808,8 +954,19 @@ async fn call_tool_rest(
         Err(e) => Some(e),
     };
     let parsed = answer.and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    rest_answer(&state, &live, user_id, started, &tool_name, parsed)
+}
+
+fn rest_answer(
+    state: &AppState,
+    live: &Live,
+    user_id: Option<Uuid>,
+    started: Instant,
+    tool_name: &str,
+    parsed: Option<Value>,
+) -> Response {
     let ok = parsed.as_ref().is_some_and(|v| v.get("result").is_some());
-    record_usage(&state, &live, user_id, "tools/call", ok, started);
+    record_usage(state, live, user_id, "tools/call", ok, started);
     match parsed {
         Some(mut v) if ok => axum::Json(v["result"].take()).into_response(),
         Some(v) => {
@@ -826,7 +983,7 @@ async fn call_tool_rest(
                     Error::Unavailable(message.to_owned()).into_response()
                 }
                 -32602 if message.to_lowercase().contains("tool") => {
-                    Error::not_found("mcp_tool_function", &tool_name).into_response()
+                    Error::not_found("mcp_tool_function", tool_name).into_response()
                 }
                 _ => upstream_error(message),
             }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{publish, status_event, DeploymentStatus, HealthStatus, RunnerState};
+use super::{publish, status_event, DeploymentStatus, HealthStatus};
 use crate::state::AppState;
 
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,8 +48,7 @@ pub fn start(state: AppState) {
 /// One round of pings over this replica's deployments.
 pub async fn check_all(state: &AppState) {
     for live in state.gateway.all() {
-        let super::Runner::Stdio(bridge) = &live.runner;
-        if *bridge.state().borrow() != RunnerState::Running {
+        if !live.runner.is_up() {
             continue;
         }
         let health = match live.runner.ping(PING_TIMEOUT).await {

@@ -10,6 +10,7 @@
 pub mod endpoint;
 pub mod health;
 pub mod jsonrpc;
+pub mod remote;
 pub mod session;
 pub mod stdio;
 pub mod usage;
@@ -151,19 +152,32 @@ pub struct UsageRow {
 
 /// How a deployment's MCP server is reached.
 pub enum Runner {
+    /// The process runner: a child speaking stdio.
     Stdio(Arc<StdioBridge>),
+    /// The remote runner: a Streamable HTTP server, behind the SSRF guard.
+    Remote(Arc<crate::upstream::RemoteUpstream>),
 }
 
 impl Runner {
     fn stop(&self) {
         match self {
             Self::Stdio(bridge) => bridge.stop(),
+            Self::Remote(_) => {}
         }
     }
 
     pub async fn ping(&self, timeout: Duration) -> Result<Duration, String> {
         match self {
             Self::Stdio(bridge) => bridge.ping(timeout).await,
+            Self::Remote(upstream) => remote::ping(upstream, timeout).await,
+        }
+    }
+
+    /// Whether pings make sense now (a stdio child that is up; any remote).
+    pub fn is_up(&self) -> bool {
+        match self {
+            Self::Stdio(bridge) => *bridge.state().borrow() == RunnerState::Running,
+            Self::Remote(_) => true,
         }
     }
 }
@@ -257,11 +271,14 @@ impl Gateway {
                 })?;
                 Runner::Stdio(StdioBridge::start(spec))
             }
+            Some("streamable-http") => {
+                Runner::Remote(Arc::new(remote::upstream_for(&state.settings, &runtime)?))
+            }
             _ => {
                 return Err(Error::invalid(
                     &["body", "tool_id"],
                     "value_error",
-                    "the tool's config has no runnable runtime (stdio)",
+                    "the tool's config has no runnable runtime (stdio or streamable-http)",
                 ))
             }
         };
@@ -273,7 +290,10 @@ impl Gateway {
         {
             old.runner.stop();
         }
-        tokio::spawn(watch_runner(state.clone(), live.clone()));
+        match &live.runner {
+            Runner::Stdio(_) => tokio::spawn(watch_runner(state.clone(), live.clone())),
+            Runner::Remote(_) => tokio::spawn(remote::watch(state.clone(), live.clone())),
+        };
         Ok(live)
     }
 
@@ -325,7 +345,9 @@ pub async fn publish(events: &dyn EventBus, event: Event) {
 
 /// Mirrors a runner's state into the deployment's status (and events).
 async fn watch_runner(state: AppState, live: Arc<Live>) {
-    let Runner::Stdio(bridge) = &live.runner;
+    let Runner::Stdio(bridge) = &live.runner else {
+        return;
+    };
     let mut rx = bridge.state();
     let d = &live.deployment;
     let mut last: Option<RunnerState> = None;
