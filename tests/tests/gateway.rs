@@ -358,6 +358,14 @@ async fn the_python_sdk_client_initializes_lists_and_calls_through_the_gateway()
             .unwrap_or(-1.0)
             >= 0.0
     );
+    let metrics = app.get("/metrics", None).await.text;
+    assert!(metrics.contains("active_deployments 1"), "{metrics}");
+    let calls: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway_calls_total{outcome=\"ok\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(calls >= 7, "gateway_calls_total ok = {calls}");
 }
 
 #[tokio::test]

@@ -87,11 +87,21 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Ok(page) => page.total as f64,
         Err(_) => f64::NAN,
     };
-    let body = state.metrics.render(&[(
-        "mcp_tools_total",
-        "Registered, not deleted MCP tools.",
-        tools,
-    )]);
+    #[allow(clippy::cast_precision_loss)]
+    let deployments = state.gateway.running() as f64;
+    let mut body = state.metrics.render(&[
+        (
+            "mcp_tools_total",
+            "Registered, not deleted MCP tools.",
+            tools,
+        ),
+        (
+            "active_deployments",
+            "Deployments this replica runs.",
+            deployments,
+        ),
+    ]);
+    state.gateway.usage.render(&mut body);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

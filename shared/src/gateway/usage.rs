@@ -3,6 +3,7 @@
 //! call never waits for a database write. A full channel drops rows (logged)
 //! rather than slowing calls down.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,16 +18,39 @@ const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 pub struct UsageRecorder {
     tx: mpsc::Sender<UsageRow>,
+    /// Gateway calls by outcome, for `/metrics`.
+    ok: AtomicU64,
+    errors: AtomicU64,
 }
 
 impl UsageRecorder {
     pub fn start(sql: Arc<SqlStore>) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
         tokio::spawn(flush_loop(sql, rx));
-        Self { tx }
+        Self {
+            tx,
+            ok: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Appends `gateway_calls_total` to a Prometheus exposition.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP gateway_calls_total Calls through /mcp/{{slug}} by outcome.\n\
+             # TYPE gateway_calls_total counter\n\
+             gateway_calls_total{{outcome=\"ok\"}} {}\n\
+             gateway_calls_total{{outcome=\"error\"}} {}",
+            self.ok.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed)
+        );
     }
 
     pub fn record(&self, row: UsageRow) {
+        let counter = if row.ok { &self.ok } else { &self.errors };
+        counter.fetch_add(1, Ordering::Relaxed);
         if self.tx.try_send(row).is_err() {
             tracing::warn!("usage row dropped: the recorder is behind");
         }
