@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 pub mod backends;
 pub mod brokers;
+pub mod mcp_peers;
 pub mod moto;
 
 pub struct TestApp {

@@ -109,6 +109,8 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// Embeddings and search of the knowledge base.
     pub knowledge: KnowledgeSettings,
+    /// `GATEWAY_HEALTH_INTERVAL_SECONDS`, `GATEWAY_REQUEST_TIMEOUT_SECONDS`.
+    pub gateway: crate::gateway::GatewaySettings,
 }
 
 /// A configuration problem: one line, naming the variable.
@@ -516,6 +518,14 @@ impl Settings {
             redis_timeout: Duration::from_millis(source.positive(&["REDIS_TIMEOUT_MS"], 1000u64)?),
             jobs: JobSettings::load(source)?,
             knowledge: KnowledgeSettings::load(source)?,
+            gateway: crate::gateway::GatewaySettings {
+                health_interval: Duration::from_secs(
+                    source.positive(&["GATEWAY_HEALTH_INTERVAL_SECONDS"], 30u64)?,
+                ),
+                request_timeout: Duration::from_secs(
+                    source.positive(&["GATEWAY_REQUEST_TIMEOUT_SECONDS"], 300u64)?,
+                ),
+            },
             data_dir,
         })
     }

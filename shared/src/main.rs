@@ -165,7 +165,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let bind = settings.bind;
             let state = AppState::build(settings).await?;
             let listener = listen(bind).await?;
+            mcp_platform::gateway::health::start(state.clone());
+            let gateway = state.gateway.clone();
             http::serve(listener, http::app(state), http::shutdown_signal()).await?;
+            gateway.stop_all();
             Ok(())
         }
         Command::Serve(_) => {
@@ -181,7 +184,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let tick = state.settings.jobs.scheduler_tick;
             let signal = stop.wait();
             let scheduler = tokio::spawn(async move { scheduler.run(tick, signal).await });
+            mcp_platform::gateway::health::start(state.clone());
+            let gateway = state.gateway.clone();
             let served = http::serve(listener, http::app(state), stop.wait()).await;
+            gateway.stop_all();
             // Also when the listener failed: the process is going down.
             stop.trigger();
             let _ = tokio::join!(worker, scheduler);

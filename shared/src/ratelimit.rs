@@ -35,7 +35,7 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    fn limit_for(&self, group: &str) -> u32 {
+    pub fn limit_for(&self, group: &str) -> u32 {
         self.overrides
             .iter()
             .find(|(g, _)| g == group)

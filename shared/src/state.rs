@@ -43,6 +43,8 @@ pub struct AppState {
     pub events: Arc<dyn EventBus>,
     /// Documents, embeddings, the vector index and search (the tool catalog too).
     pub knowledge: Arc<crate::knowledge::Knowledge>,
+    /// Deployed tools' runners on this replica, and `/mcp/{slug}` sessions.
+    pub gateway: Arc<crate::gateway::Gateway>,
 }
 
 impl AppState {
@@ -93,6 +95,10 @@ impl AppState {
             jobs,
             events: Arc::new(MemoryEventBus::default()),
             knowledge,
+            gateway: Arc::new(crate::gateway::Gateway::new(
+                secret.expose().as_bytes(),
+                sql.clone(),
+            )),
             sql: sql.clone(),
             tools: sql,
             history,

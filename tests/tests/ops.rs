@@ -39,6 +39,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/mcps/by-slug/{slug}"),
     ("GET", "/api/v1/mcps/{id}/history"),
     ("POST", "/api/v1/mcps/{id}/history/{version}/restore"),
+    ("POST", "/api/v1/deployments"),
+    ("GET", "/api/v1/deployments"),
+    ("GET", "/api/v1/deployments/{id}"),
+    ("DELETE", "/api/v1/deployments/{id}"),
+    ("POST", "/mcp/{slug}"),
+    ("GET", "/mcp/{slug}"),
+    ("DELETE", "/mcp/{slug}"),
+    ("POST", "/mcp/{slug}/v1/tools/{tool_name}"),
 ];
 
 /// A concrete path for a template: path parameters get plausible values.
@@ -47,6 +55,7 @@ fn concrete(template: &str) -> String {
         .replace("{id}", &uuid::Uuid::new_v4().to_string())
         .replace("{slug}", "no-such-tool")
         .replace("{version}", "1.0.0")
+        .replace("{tool_name}", "echo")
 }
 
 /// Whether a reply is the router's fallback for an unknown path.

@@ -54,6 +54,8 @@ struct Fixture {
     target_user_id: String,
     /// A private knowledge document of the owner.
     document_id: String,
+    /// A running (private) deployment of the owner, for deployment and gateway routes.
+    deployment_id: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,7 @@ enum Needs {
     OwnKey,
     RefreshToken,
     Document,
+    Deployment,
 }
 
 struct Route {
@@ -105,6 +108,19 @@ const fn tool_write(ok: u16) -> [Expect; 5] {
         Forbidden("tools:write"),
         Status(ok),
         Forbidden("tools:write:any"),
+        Status(ok),
+    ]
+}
+
+const GATEWAY_CALL: [Expect; 5] = gateway(200);
+
+/// A call to the owner's private deployment.
+const fn gateway(ok: u16) -> [Expect; 5] {
+    [
+        Status(401),
+        Forbidden("deployments:call"),
+        Status(ok),
+        Forbidden("deployments:call"),
         Status(ok),
     ]
 }
@@ -469,6 +485,99 @@ fn routes() -> Vec<Route> {
             body: no_body,
             expect: PUBLIC,
         },
+        // ---- deployments: developers their own tools, admins any; all read
+        Route {
+            method: "POST",
+            template: "/api/v1/deployments",
+            case: "",
+            needs: Needs::Deployment,
+            path: |_| "/api/v1/deployments".into(),
+            // A second tool of the owner's, not yet deployed.
+            body: |f| Some(json!({"tool_id": f.tool_id})),
+            expect: [
+                Status(401),
+                Forbidden("deployments:write"),
+                Status(201),
+                Forbidden("deployments:write:any"),
+                Status(201),
+            ],
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/deployments",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/deployments".into(),
+            body: no_body,
+            expect: SIGNED_IN,
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/deployments/{id}",
+            case: "",
+            needs: Needs::Deployment,
+            path: |f| format!("/api/v1/deployments/{}", f.deployment_id),
+            body: no_body,
+            expect: SIGNED_IN,
+        },
+        Route {
+            method: "DELETE",
+            template: "/api/v1/deployments/{id}",
+            case: "",
+            needs: Needs::Deployment,
+            path: |f| format!("/api/v1/deployments/{}", f.deployment_id),
+            body: no_body,
+            expect: [
+                Status(401),
+                Forbidden("deployments:write"),
+                Status(200),
+                Forbidden("deployments:write:any"),
+                Status(200),
+            ],
+        },
+        // ---- the gateway: a private deployment serves its owner and admins
+        Route {
+            method: "POST",
+            template: "/mcp/{slug}",
+            case: "",
+            needs: Needs::Deployment,
+            path: |f| format!("/mcp/{}", f.tool_slug),
+            body: |_| {
+                Some(
+                    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "matrix", "version": "1"}}}),
+                )
+            },
+            expect: GATEWAY_CALL,
+        },
+        Route {
+            method: "GET",
+            template: "/mcp/{slug}",
+            case: "without a session",
+            needs: Needs::Deployment,
+            path: |f| format!("/mcp/{}", f.tool_slug),
+            body: no_body,
+            expect: gateway(400),
+        },
+        Route {
+            method: "DELETE",
+            template: "/mcp/{slug}",
+            case: "without a session",
+            needs: Needs::Deployment,
+            path: |f| format!("/mcp/{}", f.tool_slug),
+            body: no_body,
+            expect: gateway(400),
+        },
+        Route {
+            method: "POST",
+            template: "/mcp/{slug}/v1/tools/{tool_name}",
+            case: "",
+            needs: Needs::Deployment,
+            path: |f| format!("/mcp/{}/v1/tools/echo", f.tool_slug),
+            body: |_| Some(json!({"message": "hi"})),
+            expect: GATEWAY_CALL,
+        },
     ]
 }
 
@@ -580,6 +689,7 @@ impl World {
             unique: unique.clone(),
             target_user_id: self.target_user_id.clone(),
             document_id: String::new(),
+            deployment_id: String::new(),
         };
         match needs {
             Needs::Nothing => {}
@@ -600,6 +710,45 @@ impl World {
                     .await;
                 assert_eq!(created.status, 201, "fixture key: {}", created.text);
                 f.key_id = created.body["id"].as_str().unwrap_or_default().to_owned();
+            }
+            Needs::Deployment => {
+                // A tiny stdio MCP server: answers every request with a
+                // result fit for initialize and tools/call alike.
+                let script = r#"while read -r line; do id=$(printf '%s' "$line" | sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p'); [ -n "$id" ] && printf '{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"sh","version":"1"},"content":[]}}\n' "$id"; done"#;
+                let mut body = mcp_platform_tests::tool_body(&format!("dep-{unique}"));
+                body["config"]["runtime"] =
+                    json!({"transport": "stdio", "command": "sh", "args": ["-c", script]});
+                let tool = self
+                    .app
+                    .post("/api/v1/mcps", Some(&self.owner.access_token), body.clone())
+                    .await;
+                assert_eq!(tool.status, 201, "fixture tool: {}", tool.text);
+                let deployed = self
+                    .app
+                    .post(
+                        "/api/v1/deployments",
+                        Some(&self.owner.access_token),
+                        json!({"tool_id": tool.body["id"]}),
+                    )
+                    .await;
+                assert_eq!(
+                    deployed.status, 201,
+                    "fixture deployment: {}",
+                    deployed.text
+                );
+                f.deployment_id = deployed.body["deployment_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                f.tool_slug = format!("dep-{unique}");
+                // A second tool of the owner's, free to deploy.
+                body["slug"] = json!(format!("dep2-{unique}"));
+                let second = self
+                    .app
+                    .post("/api/v1/mcps", Some(&self.owner.access_token), body)
+                    .await;
+                assert_eq!(second.status, 201, "fixture tool: {}", second.text);
+                f.tool_id = second.body["id"].as_str().unwrap_or_default().to_owned();
             }
             Needs::RefreshToken => {
                 let session = self.app.login("loginee", "pw-loginee-long-enough").await;

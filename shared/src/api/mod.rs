@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod deployments;
 pub mod extract;
 pub mod knowledge;
 pub mod mcps;
@@ -32,6 +33,8 @@ pub fn all_routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(mcps::routes())
         .merge(knowledge::routes())
+        .merge(deployments::routes())
+        .merge(crate::gateway::endpoint::routes())
         .merge(ops::routes())
 }
 
@@ -50,6 +53,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "admin", description = "User management (admin)"),
         (name = "mcps", description = "The MCP tool registry and its version history"),
         (name = "knowledge", description = "Documents and hybrid search"),
+        (name = "deployments", description = "Deploy tools behind /mcp/{slug}; health and usage"),
+        (name = "gateway", description = "MCP Streamable HTTP endpoints of deployed tools"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
     )
 )]

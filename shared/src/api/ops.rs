@@ -90,11 +90,21 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Ok(page) => page.total as f64,
         Err(_) => f64::NAN,
     };
-    let mut body = state.metrics.render(&[(
-        "mcp_tools_total",
-        "Registered, not deleted MCP tools.",
-        tools,
-    )]);
+    #[allow(clippy::cast_precision_loss)]
+    let deployments = state.gateway.running() as f64;
+    let mut body = state.metrics.render(&[
+        (
+            "mcp_tools_total",
+            "Registered, not deleted MCP tools.",
+            tools,
+        ),
+        (
+            "active_deployments",
+            "Deployments this replica runs.",
+            deployments,
+        ),
+    ]);
+    state.gateway.usage.render(&mut body);
     // Left out when the queue does not answer in time: a scrape never hangs on it.
     if let Ok(Ok(counts)) = tokio::time::timeout(CHECK_TIMEOUT, state.jobs.counts()).await {
         use std::fmt::Write;

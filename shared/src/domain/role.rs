@@ -36,9 +36,18 @@ impl Role {
             Self::Admin => true,
             Self::Developer => matches!(
                 permission,
-                ToolsRead | ToolsWrite | ApiKeysManage | KnowledgeRead | KnowledgeWrite
+                ToolsRead
+                    | ToolsWrite
+                    | ApiKeysManage
+                    | KnowledgeRead
+                    | KnowledgeWrite
+                    | DeploymentsRead
+                    | DeploymentsWrite
             ),
-            Self::Viewer => matches!(permission, ToolsRead | ApiKeysManage | KnowledgeRead),
+            Self::Viewer => matches!(
+                permission,
+                ToolsRead | ApiKeysManage | KnowledgeRead | DeploymentsRead
+            ),
         }
     }
 }
@@ -60,6 +69,12 @@ pub enum Permission {
     KnowledgeRead,
     /// Add documents, delete one's own.
     KnowledgeWrite,
+    /// Read deployments, their health and metrics.
+    DeploymentsRead,
+    /// Deploy one's own tools, stop one's own deployments.
+    DeploymentsWrite,
+    /// Stop (or deploy) anyone's.
+    DeploymentsWriteAny,
 }
 
 impl Permission {
@@ -72,6 +87,9 @@ impl Permission {
             Self::UsersManage => "users:manage",
             Self::KnowledgeRead => "knowledge:read",
             Self::KnowledgeWrite => "knowledge:write",
+            Self::DeploymentsRead => "deployments:read",
+            Self::DeploymentsWrite => "deployments:write",
+            Self::DeploymentsWriteAny => "deployments:write:any",
         }
     }
 }

@@ -9,6 +9,7 @@
 
 mod job_keys;
 mod knowledge;
+mod deployments;
 mod queue;
 mod sessions;
 mod tools;
@@ -26,6 +27,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 
 pub use job_keys::{JobKeys, Publication, ORPHAN_AFTER};
+pub use deployments::UsageTotals;
 pub use queue::{JobRecord, JobStatus, SqlJobQueue};
 
 /// Reversible migrations, embedded in the binary, one set per dialect.

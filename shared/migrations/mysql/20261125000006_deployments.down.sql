@@ -1,0 +1,2 @@
+DROP TABLE mcp_usage_stats;
+DROP TABLE mcp_deployments;

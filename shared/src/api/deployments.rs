@@ -1,0 +1,340 @@
+//! `/api/v1/deployments/*`: deploy a tool behind `/mcp/{slug}`, list,
+//! inspect (health and usage metrics) and stop deployments. The runners
+//! themselves live in [`crate::gateway`].
+//!
+//! Choices where SPEC is silent: every signed-in role reads every
+//! deployment (the deployment env is masked for all but its owner and
+//! admins); developers deploy and stop their own tools' deployments, admins
+//! any; `public: true` lets anonymous callers use the endpoint.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::extract::{parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson};
+use super::AuthUser;
+use crate::domain::{Permission, Principal};
+use crate::error::{ErrorBody, Result};
+use crate::gateway::{publish, status_event, Deployment, DeploymentStatus, HealthStatus};
+use crate::registry::require;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_deployment, list_deployments))
+        .routes(routes!(get_deployment, stop_deployment))
+}
+
+#[derive(ToSchema)]
+pub struct CreateDeploymentRequest {
+    tool_id: Uuid,
+    /// `{environment, replicas, resources, env}`.
+    #[schema(value_type = Option<Object>)]
+    config: Option<Map<String, Value>>,
+    /// Anonymous callers allowed at the endpoint (still rate-limited).
+    public: Option<bool>,
+}
+
+fn deployment_config(v: &Value) -> Result<Map<String, Value>, String> {
+    let obj = v.as_object().ok_or("must be a JSON object")?;
+    for (key, value) in obj {
+        let ok = match key.as_str() {
+            "environment" => value.as_str().is_some_and(|s| s.len() <= 64),
+            "replicas" => value.as_u64().is_some_and(|n| (1..=16).contains(&n)),
+            "resources" => value.is_object(),
+            "env" => value
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_string)),
+            _ => {
+                return Err(format!(
+                    "unknown member {key:?} (environment, replicas, resources, env)"
+                ))
+            }
+        };
+        if !ok {
+            return Err(format!(
+                "{key}: environment is a string, replicas 1 to 16, resources an object, env an object of strings"
+            ));
+        }
+    }
+    Ok(obj.clone())
+}
+
+impl FromJson for CreateDeploymentRequest {
+    fn from_json(r: &mut FieldReader) -> Option<Self> {
+        let tool_id = r.required(
+            "tool_id",
+            parse::with(|s| Uuid::parse_str(s).map_err(|_| "must be a UUID".to_owned())),
+        );
+        let config = r.optional("config", deployment_config);
+        let public = r.optional("public", parse::boolean);
+        Some(Self {
+            tool_id: tool_id?,
+            config: config?,
+            public: public?,
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeploymentMetrics {
+    requests_total: u64,
+    avg_response_time_ms: f64,
+    /// Share of calls that ended in an error, 0 to 1.
+    error_rate: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeploymentView {
+    deployment_id: Uuid,
+    id: Uuid,
+    tool_id: Uuid,
+    tool_slug: String,
+    tool_version: String,
+    owner_id: Uuid,
+    status: DeploymentStatus,
+    health_status: HealthStatus,
+    last_health_check: Option<DateTime<Utc>>,
+    public: bool,
+    #[schema(value_type = Object)]
+    config: Value,
+    endpoint_url: String,
+    last_error: Option<String>,
+    deployed_at: DateTime<Utc>,
+    stopped_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<DeploymentMetrics>,
+}
+
+fn view(
+    principal: &Principal,
+    d: Deployment,
+    metrics: Option<DeploymentMetrics>,
+) -> DeploymentView {
+    let mut config = d.config;
+    if !crate::redact::may_read_secrets(principal, d.owner_id) {
+        crate::redact::config(&mut config);
+    }
+    DeploymentView {
+        deployment_id: d.id,
+        id: d.id,
+        tool_id: d.tool_id,
+        tool_slug: d.tool_slug,
+        tool_version: d.tool_version,
+        owner_id: d.owner_id,
+        status: d.status,
+        health_status: d.health_status,
+        last_health_check: d.last_health_check,
+        public: d.public,
+        config,
+        endpoint_url: d.endpoint_url,
+        last_error: d.last_error,
+        deployed_at: d.deployed_at,
+        stopped_at: d.stopped_at,
+        metrics,
+    }
+}
+
+/// Developers deploy and stop their own; admins anyone's.
+fn require_owner(principal: &Principal, owner: Uuid) -> Result<()> {
+    require(principal, Permission::DeploymentsWrite)?;
+    if principal.user_id == owner {
+        Ok(())
+    } else {
+        require(principal, Permission::DeploymentsWriteAny)
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/deployments", tag = "deployments", request_body = CreateDeploymentRequest,
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 201, body = DeploymentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_deployment(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    body: Result<ValidJson<CreateDeploymentRequest>>,
+) -> Result<impl IntoResponse> {
+    require(&principal, Permission::DeploymentsWrite)?;
+    let ValidJson(req) = body?;
+    let tool = crate::registry::find(&state, req.tool_id).await?;
+    require_owner(&principal, tool.author_id)?;
+    let runtime = tool
+        .config
+        .as_map()
+        .get("runtime")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    match runtime.get("transport").and_then(Value::as_str) {
+        Some("stdio") => {}
+        // The URL must pass the SSRF policy now: a refused one is a 422, not a failed deployment.
+        Some("streamable-http") => {
+            crate::gateway::remote::upstream_for(&state.settings, &runtime)?;
+        }
+        _ => {
+            return Err(crate::error::Error::invalid(
+                &["body", "tool_id"],
+                "value_error",
+                "the tool's config needs a runtime to deploy: {transport: \"stdio\", command, args, env} \
+                 or {transport: \"streamable-http\", url}",
+            ))
+        }
+    }
+    let now = crate::domain::now();
+    let deployment = Deployment {
+        id: Uuid::new_v4(),
+        tool_id: tool.id,
+        tool_slug: tool.slug.to_string(),
+        tool_version: tool.version.to_string(),
+        owner_id: principal.user_id,
+        status: DeploymentStatus::Starting,
+        health_status: HealthStatus::Unknown,
+        last_health_check: None,
+        public: req.public.unwrap_or(false),
+        config: Value::Object(req.config.unwrap_or_default()),
+        endpoint_url: format!("{}/mcp/{}", state.settings.public_url, tool.slug),
+        last_error: None,
+        deployed_at: now,
+        stopped_at: None,
+        updated_at: now,
+    };
+    state.sql.insert_deployment(&deployment).await?;
+    publish(
+        state.events.as_ref(),
+        status_event(
+            &deployment,
+            DeploymentStatus::Starting,
+            HealthStatus::Unknown,
+        ),
+    )
+    .await;
+    if let Err(e) = state.gateway.launch(&state, deployment.clone()).await {
+        // The row stays as the record of the attempt; it must not block the tool.
+        let _ = state.sql.stop_deployment(deployment.id).await;
+        return Err(e);
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&principal, deployment, None)),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeploymentPage {
+    items: Vec<DeploymentView>,
+    total: u64,
+    page: u32,
+    page_size: u32,
+    pages: u64,
+}
+
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments",
+    params(("status" = Option<DeploymentStatus>, Query), ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = DeploymentPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_deployments(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    QueryFields(mut query): QueryFields,
+) -> Result<Json<DeploymentPage>> {
+    require(&principal, Permission::DeploymentsRead)?;
+    let paging = Paging::read(&mut query);
+    let status = query.optional("status", parse::with(DeploymentStatus::parse));
+    query.finish()?;
+    let (Some(paging), Some(status)) = (paging, status) else {
+        return Err(crate::error::Error::internal(
+            "query reader returned nothing",
+        ));
+    };
+    let request = paging.request();
+    let (items, total) = state
+        .sql
+        .list_deployments(
+            status,
+            None,
+            i64::from(request.page_size),
+            i64::try_from(request.offset()).unwrap_or(i64::MAX),
+        )
+        .await?;
+    Ok(Json(DeploymentPage {
+        items: items
+            .into_iter()
+            .map(|d| view(&principal, d, None))
+            .collect(),
+        total,
+        page: paging.page,
+        page_size: paging.page_size,
+        pages: paging.pages(total),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = DeploymentView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn get_deployment(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<DeploymentView>> {
+    require(&principal, Permission::DeploymentsRead)?;
+    let id = path_uuid("id", &id)?;
+    let d = state
+        .sql
+        .find_deployment(id)
+        .await?
+        .ok_or_else(|| crate::error::Error::not_found("deployment", id))?;
+    let totals = state.sql.usage_totals(id).await?;
+    #[allow(clippy::cast_precision_loss)]
+    let metrics = DeploymentMetrics {
+        requests_total: totals.requests,
+        avg_response_time_ms: totals.avg_latency_us / 1000.0,
+        error_rate: if totals.requests == 0 {
+            0.0
+        } else {
+            totals.errors as f64 / totals.requests as f64
+        },
+    };
+    Ok(Json(view(&principal, d, Some(metrics))))
+}
+
+#[utoipa::path(delete, path = "/api/v1/deployments/{id}", tag = "deployments", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = DeploymentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn stop_deployment(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<DeploymentView>> {
+    require(&principal, Permission::DeploymentsWrite)?;
+    let id = path_uuid("id", &id)?;
+    let d = state
+        .sql
+        .find_deployment(id)
+        .await?
+        .ok_or_else(|| crate::error::Error::not_found("deployment", id))?;
+    require_owner(&principal, d.owner_id)?;
+    let changed = state.sql.stop_deployment(id).await?;
+    state.gateway.stop_local(id);
+    let d = state
+        .sql
+        .find_deployment(id)
+        .await?
+        .ok_or_else(|| crate::error::Error::not_found("deployment", id))?;
+    if changed {
+        publish(
+            state.events.as_ref(),
+            status_event(&d, DeploymentStatus::Stopped, d.health_status),
+        )
+        .await;
+    }
+    Ok(Json(view(&principal, d, None)))
+}

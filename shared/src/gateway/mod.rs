@@ -1,0 +1,397 @@
+//! The MCP gateway: deployments of registered tools, the runners that keep
+//! their MCP servers alive, and `/mcp/{slug}` (see [`endpoint`]).
+//!
+//! The database holds the desired state (which deployments are active);
+//! each replica runs what it needs: a deployment is launched on the replica
+//! that creates it, on every replica at start ([`health::reconcile`]), and
+//! lazily by any replica that receives a call for it. Stops travel as
+//! `deployment_status` events, so every replica's runner stops.
+
+pub mod endpoint;
+pub mod health;
+pub mod jsonrpc;
+pub mod remote;
+pub mod session;
+pub mod stdio;
+pub mod usage;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+use serde::Serialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::adapters::sql::SqlStore;
+use crate::error::{Error, Result};
+use crate::ports::{Event, EventBus};
+use crate::state::AppState;
+
+pub use session::{SessionFacts, SessionSealer};
+pub use stdio::{ProcessSpec, StdioBridge};
+
+/// Protocol revisions the gateway speaks, oldest first.
+pub const PROTOCOL_VERSIONS: [&str; 5] = [
+    "2024-11-05",
+    "2025-03-26",
+    "2025-06-18",
+    "2025-11-25",
+    "2026-07-28",
+];
+/// The stateless revision: no initialize, no sessions.
+pub const MODERN_VERSION: &str = "2026-07-28";
+/// The newest revision reached through `initialize`.
+pub const LATEST_HANDSHAKE_VERSION: &str = "2025-11-25";
+
+/// Gateway settings (`GATEWAY_*` variables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySettings {
+    /// How often each running deployment is pinged.
+    pub health_interval: Duration,
+    /// How long one call may take before the client gets an error.
+    pub request_timeout: Duration,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            health_interval: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A message on its way to a client: something before the answer
+/// (progress, a server→client request), or the answer itself.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    Interim(Bytes),
+    Final(Bytes),
+}
+
+/// What a runner is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerState {
+    Starting,
+    Running,
+    Failed,
+    Stopped,
+}
+
+macro_rules! string_enum {
+    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(format!("must be one of: {}", [$($text),+].join(", "))),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(DeploymentStatus {
+    Starting = "starting",
+    Running = "running",
+    Failed = "failed",
+    Stopped = "stopped",
+});
+
+string_enum!(HealthStatus {
+    Unknown = "unknown",
+    Healthy = "healthy",
+    Unhealthy = "unhealthy",
+});
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub id: Uuid,
+    pub tool_id: Uuid,
+    pub tool_slug: String,
+    pub tool_version: String,
+    /// Who deployed it: with admins, the only callers of a private deployment.
+    pub owner_id: Uuid,
+    pub status: DeploymentStatus,
+    pub health_status: HealthStatus,
+    pub last_health_check: Option<DateTime<Utc>>,
+    /// Anonymous callers allowed (still rate-limited and recorded).
+    pub public: bool,
+    /// `{environment, replicas, resources, env}` as given at creation.
+    pub config: Value,
+    pub endpoint_url: String,
+    pub last_error: Option<String>,
+    pub deployed_at: DateTime<Utc>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One gateway call, for `mcp_usage_stats`.
+#[derive(Debug, Clone)]
+pub struct UsageRow {
+    pub tool_id: Uuid,
+    pub deployment_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub method: String,
+    pub ok: bool,
+    pub latency: Duration,
+    pub at: DateTime<Utc>,
+}
+
+/// How a deployment's MCP server is reached.
+pub enum Runner {
+    /// The process runner: a child speaking stdio.
+    Stdio(Arc<StdioBridge>),
+    /// The remote runner: a Streamable HTTP server, behind the SSRF guard.
+    Remote(Arc<crate::upstream::RemoteUpstream>),
+}
+
+impl Runner {
+    fn stop(&self) {
+        match self {
+            Self::Stdio(bridge) => bridge.stop(),
+            Self::Remote(_) => {}
+        }
+    }
+
+    pub async fn ping(&self, timeout: Duration) -> Result<Duration, String> {
+        match self {
+            Self::Stdio(bridge) => bridge.ping(timeout).await,
+            Self::Remote(upstream) => remote::ping(upstream, timeout).await,
+        }
+    }
+
+    /// Whether pings make sense now (a stdio child that is up; any remote).
+    pub fn is_up(&self) -> bool {
+        match self {
+            Self::Stdio(bridge) => *bridge.state().borrow() == RunnerState::Running,
+            Self::Remote(_) => true,
+        }
+    }
+}
+
+/// A deployment this replica runs.
+pub struct Live {
+    pub deployment: Deployment,
+    pub runner: Runner,
+}
+
+/// The replica's running deployments, by slug.
+pub struct Gateway {
+    live: RwLock<HashMap<String, Arc<Live>>>,
+    /// Serialises launches so two first calls do not start two children.
+    launching: tokio::sync::Mutex<()>,
+    pub sealer: SessionSealer,
+    pub usage: usage::UsageRecorder,
+}
+
+impl Gateway {
+    /// `secret` keys the session ids; usage rows are flushed to `sql`.
+    pub fn new(secret: &[u8], sql: Arc<SqlStore>) -> Self {
+        Self {
+            live: RwLock::new(HashMap::new()),
+            launching: tokio::sync::Mutex::new(()),
+            sealer: SessionSealer::new(secret),
+            usage: usage::UsageRecorder::start(sql),
+        }
+    }
+
+    /// How many deployments this replica runs (the `active_deployments` gauge).
+    pub fn running(&self) -> usize {
+        self.live.read().len()
+    }
+
+    pub fn get(&self, slug: &str) -> Option<Arc<Live>> {
+        self.live.read().get(slug).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Live>> {
+        self.live.read().values().cloned().collect()
+    }
+
+    /// The live deployment for a slug: running here already, or launched
+    /// now from the database's desired state. 404 when none is active.
+    pub async fn live_for_slug(&self, state: &AppState, slug: &str) -> Result<Arc<Live>> {
+        if let Some(live) = self.get(slug) {
+            return Ok(live);
+        }
+        let _guard = self.launching.lock().await;
+        if let Some(live) = self.get(slug) {
+            return Ok(live);
+        }
+        let deployment = state
+            .sql
+            .find_active_deployment_by_slug(slug)
+            .await?
+            .filter(|d| d.status != DeploymentStatus::Failed)
+            .ok_or_else(|| Error::not_found("deployment", slug))?;
+        self.launch_locked(state, deployment).await
+    }
+
+    /// Starts a deployment's runner on this replica (no-op when running).
+    pub async fn launch(&self, state: &AppState, deployment: Deployment) -> Result<Arc<Live>> {
+        let _guard = self.launching.lock().await;
+        if let Some(live) = self.get(&deployment.tool_slug) {
+            if live.deployment.id == deployment.id {
+                return Ok(live);
+            }
+        }
+        self.launch_locked(state, deployment).await
+    }
+
+    async fn launch_locked(&self, state: &AppState, deployment: Deployment) -> Result<Arc<Live>> {
+        let tool = crate::registry::find(state, deployment.tool_id).await?;
+        let runtime = tool
+            .config
+            .as_map()
+            .get("runtime")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let runner = match runtime.get("transport").and_then(Value::as_str) {
+            Some("stdio") => {
+                let spec = ProcessSpec::from_runtime(&runtime).ok_or_else(|| {
+                    Error::invalid(
+                        &["body", "tool_id"],
+                        "value_error",
+                        "the tool's stdio runtime has no command",
+                    )
+                })?;
+                Runner::Stdio(StdioBridge::start(spec))
+            }
+            Some("streamable-http") => {
+                Runner::Remote(Arc::new(remote::upstream_for(&state.settings, &runtime)?))
+            }
+            _ => {
+                return Err(Error::invalid(
+                    &["body", "tool_id"],
+                    "value_error",
+                    "the tool's config has no runnable runtime (stdio or streamable-http)",
+                ))
+            }
+        };
+        let live = Arc::new(Live { deployment, runner });
+        if let Some(old) = self
+            .live
+            .write()
+            .insert(live.deployment.tool_slug.clone(), live.clone())
+        {
+            old.runner.stop();
+        }
+        match &live.runner {
+            Runner::Stdio(_) => tokio::spawn(watch_runner(state.clone(), live.clone())),
+            Runner::Remote(_) => tokio::spawn(remote::watch(state.clone(), live.clone())),
+        };
+        Ok(live)
+    }
+
+    /// Stops this replica's runner of a deployment, if it runs one.
+    pub fn stop_local(&self, deployment_id: Uuid) {
+        let removed = {
+            let mut live = self.live.write();
+            let slug = live
+                .iter()
+                .find(|(_, l)| l.deployment.id == deployment_id)
+                .map(|(s, _)| s.clone());
+            slug.and_then(|s| live.remove(&s))
+        };
+        if let Some(live) = removed {
+            live.runner.stop();
+        }
+    }
+
+    /// Stops every runner (shutdown).
+    pub fn stop_all(&self) {
+        let all: Vec<Arc<Live>> = self.live.write().drain().map(|(_, l)| l).collect();
+        for live in all {
+            live.runner.stop();
+        }
+    }
+}
+
+/// The `deployment_status` event of a deployment.
+pub fn status_event(d: &Deployment, status: DeploymentStatus, health: HealthStatus) -> Event {
+    Event {
+        owner_id: Some(d.owner_id),
+        topic: format!("deployment:{}", d.id),
+        message: json!({
+            "type": "deployment_status",
+            "deployment_id": d.id,
+            "tool_id": d.tool_id,
+            "status": status.as_str(),
+            "health_status": health.as_str(),
+            "at": crate::domain::now(),
+        }),
+    }
+}
+
+pub async fn publish(events: &dyn EventBus, event: Event) {
+    if let Err(e) = events.publish(event).await {
+        tracing::warn!(error = %e, "deployment event not published");
+    }
+}
+
+/// Mirrors a runner's state into the deployment's status (and events).
+async fn watch_runner(state: AppState, live: Arc<Live>) {
+    let Runner::Stdio(bridge) = &live.runner else {
+        return;
+    };
+    let mut rx = bridge.state();
+    let d = &live.deployment;
+    let mut last: Option<RunnerState> = None;
+    loop {
+        let now = *rx.borrow_and_update();
+        if last != Some(now) {
+            last = Some(now);
+            let (status, error) = match now {
+                RunnerState::Starting => (DeploymentStatus::Starting, None),
+                RunnerState::Running => (DeploymentStatus::Running, None),
+                RunnerState::Failed => (
+                    DeploymentStatus::Failed,
+                    Some(format!(
+                        "the MCP server crashed repeatedly; last stderr lines:\n{}",
+                        bridge.stderr_tail().join("\n")
+                    )),
+                ),
+                RunnerState::Stopped => return,
+            };
+            match state
+                .sql
+                .set_deployment_status(d.id, status, error.as_deref())
+                .await
+            {
+                Ok(true) => {
+                    let health = if status == DeploymentStatus::Running {
+                        HealthStatus::Unknown
+                    } else {
+                        HealthStatus::Unhealthy
+                    };
+                    publish(state.events.as_ref(), status_event(d, status, health)).await;
+                }
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, deployment_id = %d.id, "deployment status not stored")
+                }
+            }
+            if now == RunnerState::Failed {
+                state.gateway.stop_local(d.id);
+                return;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
