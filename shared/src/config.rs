@@ -468,6 +468,8 @@ pub struct JobSettings {
     pub scheduler_tick: Duration,
     /// How long done and dead jobs are kept (`JOB_RETENTION_HOURS`).
     pub retention: Duration,
+    /// How long a task record lives after its last change (`TASK_RESULT_TTL_HOURS`).
+    pub task_result_ttl: Duration,
 }
 
 impl JobSettings {
@@ -498,6 +500,9 @@ impl JobSettings {
             // frees its idempotency key.
             retention: Duration::from_secs(
                 3600 * source.within(&["JOB_RETENTION_HOURS"], 168, 1, 87_600)?,
+            ),
+            task_result_ttl: Duration::from_secs(
+                3600 * source.within(&["TASK_RESULT_TTL_HOURS"], 24, 1, 8760)?,
             ),
         })
     }

@@ -20,5 +20,6 @@ pub mod registry;
 pub mod request_id;
 pub mod scheduler;
 pub mod state;
+pub mod tasks;
 pub mod telemetry;
 pub mod worker;

@@ -23,7 +23,9 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use parking_lot::Mutex;
 
 use crate::error::Result;
-use crate::jobs::{DeliverHistory, Job, NewJob, PurgeExpiredSessions, PurgeFinishedJobs};
+use crate::jobs::{
+    DeliverHistory, ExpireTaskResults, Job, NewJob, PurgeExpiredSessions, PurgeFinishedJobs,
+};
 use crate::ports::JobQueue;
 
 /// A job enqueued once per `period`.
@@ -78,6 +80,7 @@ pub fn standard_schedule() -> Vec<Periodic> {
         Periodic::every::<DeliverHistory>(Duration::from_secs(60)),
         Periodic::every::<PurgeExpiredSessions>(Duration::from_secs(3600)),
         Periodic::every::<PurgeFinishedJobs>(Duration::from_secs(3600)),
+        Periodic::every::<ExpireTaskResults>(Duration::from_secs(3600)),
     ]
 }
 

@@ -16,6 +16,7 @@
 //! adapter, so job code never knows its transport.
 
 mod deliver_history;
+mod expire_task_results;
 mod purge_expired_sessions;
 mod purge_finished_jobs;
 
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use deliver_history::DeliverHistory;
+pub use expire_task_results::ExpireTaskResults;
 pub use purge_expired_sessions::PurgeExpiredSessions;
 pub use purge_finished_jobs::PurgeFinishedJobs;
 
@@ -319,6 +321,7 @@ impl Registry {
             .with::<PurgeExpiredSessions>()
             .with::<DeliverHistory>()
             .with::<PurgeFinishedJobs>()
+            .with::<ExpireTaskResults>()
     }
 
     /// Adds kind `J`.
@@ -388,6 +391,7 @@ mod tests {
             Registry::standard().kinds(),
             [
                 "deliver_history",
+                "expire_task_results",
                 "purge_expired_sessions",
                 "purge_finished_jobs"
             ]

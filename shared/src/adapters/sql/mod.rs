@@ -9,6 +9,7 @@
 
 mod queue;
 mod sessions;
+mod tasks;
 mod tools;
 mod users;
 
