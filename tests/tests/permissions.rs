@@ -352,6 +352,53 @@ fn routes() -> Vec<Route> {
             body: no_body,
             expect: tool_write(200),
         },
+        // ---- tasks: any signed-in caller, own tasks only (tasks.rs tests ownership)
+        Route {
+            method: "GET",
+            template: "/api/v1/tasks",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/tasks".into(),
+            body: no_body,
+            expect: SIGNED_IN,
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/tasks/{id}",
+            case: "unknown task",
+            needs: Needs::Nothing,
+            path: |_| format!("/api/v1/tasks/{}", Uuid::new_v4()),
+            body: no_body,
+            expect: signed_in(404),
+        },
+        Route {
+            method: "DELETE",
+            template: "/api/v1/tasks/{id}",
+            case: "unknown task",
+            needs: Needs::Nothing,
+            path: |_| format!("/api/v1/tasks/{}", Uuid::new_v4()),
+            body: no_body,
+            expect: signed_in(404),
+        },
+        // ---- real-time: authenticated before anything else
+        Route {
+            method: "GET",
+            template: "/ws",
+            case: "not an upgrade",
+            needs: Needs::Nothing,
+            path: |_| "/ws".into(),
+            body: no_body,
+            expect: signed_in(400),
+        },
+        Route {
+            method: "GET",
+            template: "/events",
+            case: "unknown task",
+            needs: Needs::Nothing,
+            path: |_| format!("/events?task_id={}", Uuid::new_v4()),
+            body: no_body,
+            expect: signed_in(404),
+        },
         // ---- operations: public, also with credentials
         Route {
             method: "GET",

@@ -8,6 +8,8 @@ pub mod auth;
 pub mod extract;
 pub mod mcps;
 pub mod ops;
+pub mod realtime;
+pub mod tasks;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -31,6 +33,8 @@ pub fn all_routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(mcps::routes())
         .merge(ops::routes())
+        .merge(tasks::routes())
+        .merge(realtime::routes())
 }
 
 /// The OpenAPI document of the whole platform.
@@ -48,6 +52,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "admin", description = "User management (admin)"),
         (name = "mcps", description = "The MCP tool registry and its version history"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
+        (name = "tasks", description = "Long operations started by the caller, and their results"),
+        (name = "realtime", description = "WebSocket and Server-Sent Events of task updates and deployment status"),
     )
 )]
 struct ApiDoc;
