@@ -1144,10 +1144,16 @@ fn review_capabilities(
                 || t.as_array()
                     .is_some_and(|a| a.iter().any(|x| x == "string"))
         });
-        stringy
-            && !["enum", "const", "pattern"]
-                .iter()
-                .any(|k| p.get(*k).is_some())
+        // A pattern restricts only if it rejects arbitrary values: `^https://`
+        // or `.*` still let anything through.
+        let pattern_restricts = p.get("pattern").and_then(Value::as_str).is_some_and(|pat| {
+            Regex::new(pat).is_ok_and(|re| {
+                !["https://attacker.invalid/x", "rm -rf /tmp/x", "x"]
+                    .iter()
+                    .any(|probe| re.is_match(probe))
+            })
+        });
+        stringy && !pattern_restricts && p.get("enum").is_none() && p.get("const").is_none()
     };
 
     // Shell / code execution.
@@ -1644,7 +1650,7 @@ const LISTED_PER_IMPROVEMENT: usize = 5;
 /// (most severe first), then info-level suggestions; never empty.
 pub fn suggest(tool: &ToolUnderReview) -> Vec<Improvement> {
     let mut f = Findings::default();
-    review_into(&tool.config, &mut f);
+    // The registry's own description first: it is what users see.
     match tool.description.as_deref() {
         None => f.add(
             RiskCategory::Documentation,
@@ -1667,6 +1673,7 @@ pub fn suggest(tool: &ToolUnderReview) -> Vec<Improvement> {
             scan_text(d, "", &mut f);
         }
     }
+    review_into(&tool.config, &mut f);
     let risks = f.into_sorted();
 
     let mut out = Vec::new();
@@ -2118,6 +2125,9 @@ const VERBS: &[(&[&str], Verb)] = &[
     ),
     (&["comment", "comments", "reply", "replies"], Verb::Comment),
 ];
+
+const PRONOUNS: &[&str] = &["them", "it", "those", "these", "they"];
+const LIST_WORDS: &[&str] = &["list", "lists", "browse", "browses"];
 
 const STOPWORDS: &[&str] = &[
     "a", "an", "the", "and", "or", "to", "of", "for", "in", "on", "with", "that", "which", "tool",
@@ -2607,11 +2617,18 @@ pub fn generate(requirements: &str) -> Value {
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut last_service: Option<&'static Service> = None;
     let mut pending_verb: Option<Verb> = None;
+    let mut last_object: Option<((&'static str, &'static str), bool)> = None;
     for clause in CLAUSE_SPLIT.split(&prepared) {
         let words: Vec<&str> = WORD.find_iter(clause).map(|m| m.as_str()).collect();
         let service = words.iter().find_map(|w| find_service(w));
-        let object = words.iter().find_map(|w| find_object(w));
-        let verb = words.iter().find_map(|w| find_verb(w)).or(pending_verb);
+        let mut object = words.iter().find_map(|w| find_object(w));
+        let verb_word = words.iter().copied().find(|w| find_verb(w).is_some());
+        let verb = verb_word.and_then(find_verb).or(pending_verb);
+        // "create Linear issues and update them": a pronoun stands for the
+        // last thing named.
+        if service.is_none() && object.is_none() && words.iter().any(|w| PRONOUNS.contains(w)) {
+            object = last_object;
+        }
         if let Some(s) = service {
             if !services.iter().any(|k| k.id == s.id) {
                 services.push(s);
@@ -2648,6 +2665,13 @@ pub fn generate(requirements: &str) -> Value {
                 verb == Verb::Read || verb == Verb::Search,
             ),
         };
+        last_object = Some((object, plural));
+        // "read files" means reading them one at a time; listing is asked
+        // for as such.
+        let plural = plural
+            && !(object.0 == "file"
+                && verb == Verb::Read
+                && !verb_word.is_some_and(|w| LIST_WORDS.contains(&w)));
         let tool = build_tool(verb, service, object, plural);
         if let Some(name) = tool.get("name").and_then(Value::as_str) {
             if names.insert(name.to_owned()) {
@@ -2770,3 +2794,7 @@ pub fn generate(requirements: &str) -> Value {
         "tools": tools,
     })
 }
+
+#[cfg(test)]
+#[path = "offline_tests.rs"]
+mod tests;
