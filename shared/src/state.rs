@@ -43,6 +43,9 @@ pub struct AppState {
     pub events: Arc<dyn EventBus>,
     /// Task records (`/tasks`): MongoDB when configured, else SQL.
     pub tasks: Arc<dyn TaskStore>,
+    /// What `/analyze/*` jobs run: the offline analyser (a remote provider
+    /// can take its place here).
+    pub analyser: Arc<dyn crate::analysis::LlmProvider>,
 }
 
 impl AppState {
@@ -96,6 +99,7 @@ impl AppState {
             jobs,
             events: shared.events,
             tasks,
+            analyser: Arc::new(crate::analysis::OfflineAnalyser::new()),
             sql: sql.clone(),
             tools: sql,
             history,

@@ -95,6 +95,15 @@ const ADMIN_ONLY: [Expect; 5] = [
     Status(200),
 ];
 
+/// Starting an analysis: developers and admins.
+const ANALYSIS: [Expect; 5] = [
+    Status(401),
+    Forbidden("analysis:run"),
+    Status(202),
+    Status(202),
+    Status(202),
+];
+
 /// A write to the owner's tool: only its author and admins may.
 const fn tool_write(ok: u16) -> [Expect; 5] {
     [
@@ -351,6 +360,53 @@ fn routes() -> Vec<Route> {
             path: |f| format!("/api/v1/mcps/{}/history/1.0.0/restore", f.tool_id),
             body: no_body,
             expect: tool_write(200),
+        },
+        // ---- analysis: developers and admins; improvements of any readable tool
+        Route {
+            method: "POST",
+            template: "/api/v1/analyze/feasibility",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/analyze/feasibility".into(),
+            body: |_| {
+                Some(
+                    json!({"config": {"tools": [{"name": "echo", "description": "Echoes its input"}]}}),
+                )
+            },
+            expect: ANALYSIS,
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/analyze/improvements",
+            case: "",
+            needs: Needs::Tool,
+            path: |_| "/api/v1/analyze/improvements".into(),
+            body: |f| Some(json!({"tool_id": f.tool_id})),
+            expect: ANALYSIS,
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/analyze/improvements",
+            case: "unknown tool",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/analyze/improvements".into(),
+            body: |_| Some(json!({"tool_id": Uuid::new_v4()})),
+            expect: [
+                Status(401),
+                Forbidden("analysis:run"),
+                Status(404),
+                Status(404),
+                Status(404),
+            ],
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/analyze/generate-config",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/analyze/generate-config".into(),
+            body: |_| Some(json!({"requirements": "read files from a project directory"})),
+            expect: ANALYSIS,
         },
         // ---- tasks: any signed-in caller, own tasks only (tasks.rs tests ownership)
         Route {

@@ -4,6 +4,7 @@
 //! function serves one group. Both wrap them in [`crate::http::stack`].
 
 pub mod admin;
+pub mod analyze;
 pub mod auth;
 pub mod extract;
 pub mod mcps;
@@ -34,6 +35,7 @@ pub fn all_routes() -> OpenApiRouter<AppState> {
         .merge(mcps::routes())
         .merge(ops::routes())
         .merge(tasks::routes())
+        .merge(analyze::routes())
         .merge(realtime::routes())
 }
 
@@ -52,6 +54,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "admin", description = "User management (admin)"),
         (name = "mcps", description = "The MCP tool registry and its version history"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
+        (name = "analyze", description = "Feasibility, improvements and config generation, run as tasks"),
         (name = "tasks", description = "Long operations started by the caller, and their results"),
         (name = "realtime", description = "WebSocket and Server-Sent Events of task updates and deployment status"),
     )

@@ -34,7 +34,10 @@ impl Role {
         use Permission::*;
         match self {
             Self::Admin => true,
-            Self::Developer => matches!(permission, ToolsRead | ToolsWrite | ApiKeysManage),
+            Self::Developer => matches!(
+                permission,
+                ToolsRead | ToolsWrite | ApiKeysManage | AnalysisRun
+            ),
             Self::Viewer => matches!(permission, ToolsRead | ApiKeysManage),
         }
     }
@@ -53,6 +56,8 @@ pub enum Permission {
     ApiKeysManage,
     /// List users, change roles, deactivate accounts.
     UsersManage,
+    /// Start analysis jobs (`/analyze/*`).
+    AnalysisRun,
 }
 
 impl Permission {
@@ -63,6 +68,7 @@ impl Permission {
             Self::ToolsWriteAny => "tools:write:any",
             Self::ApiKeysManage => "api_keys:manage",
             Self::UsersManage => "users:manage",
+            Self::AnalysisRun => "analysis:run",
         }
     }
 }

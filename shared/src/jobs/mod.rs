@@ -15,6 +15,7 @@
 //! The same envelope travels over every [`JobQueue`](crate::ports::JobQueue)
 //! adapter, so job code never knows its transport.
 
+mod analyze;
 mod deliver_history;
 mod expire_task_results;
 mod purge_expired_sessions;
@@ -30,6 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use analyze::{AnalyzeFeasibility, AnalyzeImprovements, GenerateConfig};
 pub use deliver_history::DeliverHistory;
 pub use expire_task_results::ExpireTaskResults;
 pub use purge_expired_sessions::PurgeExpiredSessions;
@@ -322,6 +324,9 @@ impl Registry {
             .with::<DeliverHistory>()
             .with::<PurgeFinishedJobs>()
             .with::<ExpireTaskResults>()
+            .with::<AnalyzeFeasibility>()
+            .with::<AnalyzeImprovements>()
+            .with::<GenerateConfig>()
     }
 
     /// Adds kind `J`.
@@ -390,8 +395,11 @@ mod tests {
         assert_eq!(
             Registry::standard().kinds(),
             [
+                "analyze_feasibility",
+                "analyze_improvements",
                 "deliver_history",
                 "expire_task_results",
+                "generate_config",
                 "purge_expired_sessions",
                 "purge_finished_jobs"
             ]
