@@ -794,3 +794,76 @@ async fn with_redis_a_client_on_one_instance_sees_a_job_finished_on_another() {
     assert_eq!(sequence(&updates), expected_sequence(2), "{updates:?}");
     assert_eq!(updates.last().expect("final")["result"]["steps"], 2);
 }
+
+// ------------------------------------------------------------ slow clients
+
+#[tokio::test]
+async fn a_client_that_does_not_read_loses_the_oldest_events_not_server_memory() {
+    // The in-process bus even in services mode: this is about the
+    // connection's own bound (over Redis, Redis's output limit for
+    // subscribers can cut in first, which is no less bounded).
+    let app = spawn_app_with(&[("RATE_LIMIT_ENABLED", "false"), ("REDIS_URL", "")]).await;
+    let alice = app.user("alice", "developer").await;
+    let mut ws = connect_ws(&app, &alice.access_token).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "topic": "deployment:slow"}),
+    )
+    .await;
+    assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    // Far more than the socket buffers and the connection's event buffer
+    // hold, published while the client reads nothing.
+    let padding = "x".repeat(16 * 1024);
+    let published = 3000;
+    let owner = Uuid::parse_str(&alice.id).expect("id");
+    for seq in 0..published {
+        app.state
+            .events
+            .publish(mcp_platform::ports::Event {
+                owner_id: Some(owner),
+                topic: "deployment:slow".into(),
+                message: json!({"type": "deployment_status", "seq": seq, "padding": padding}),
+            })
+            .await
+            .expect("published");
+    }
+    let mut received = 0;
+    let mut lagged = false;
+    let mut last_seq = -1i64;
+    loop {
+        let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(3), ws.next()).await
+        else {
+            break;
+        };
+        let Message::Text(text) = frame else { continue };
+        let message: Value = serde_json::from_str(text.as_str()).expect("JSON");
+        match message["type"].as_str() {
+            Some("deployment_status") => {
+                let seq = message["seq"].as_i64().expect("seq");
+                assert!(
+                    seq > last_seq,
+                    "events stay in order: {seq} after {last_seq}"
+                );
+                last_seq = seq;
+                received += 1;
+            }
+            Some("error") => {
+                assert_eq!(message["code"], "LAGGED", "{message}");
+                lagged = true;
+            }
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+    assert!(lagged, "the client is told it fell behind");
+    assert!(
+        received < published,
+        "the server dropped events instead of buffering all {published} ({received} arrived)"
+    );
+    // The connection itself is still usable.
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "topic": "deployment:other"}),
+    )
+    .await;
+    assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+}
