@@ -39,6 +39,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/mcps/by-slug/{slug}"),
     ("GET", "/api/v1/mcps/{id}/history"),
     ("POST", "/api/v1/mcps/{id}/history/{version}/restore"),
+    ("POST", "/api/v1/analyze/feasibility"),
+    ("POST", "/api/v1/analyze/improvements"),
+    ("POST", "/api/v1/analyze/generate-config"),
+    ("GET", "/api/v1/tasks"),
+    ("GET", "/api/v1/tasks/{id}"),
+    ("DELETE", "/api/v1/tasks/{id}"),
+    ("GET", "/ws"),
+    ("GET", "/events"),
 ];
 
 /// A concrete path for a template: path parameters get plausible values.
