@@ -549,6 +549,8 @@ pub struct JobSettings {
     pub scheduler_tick: Duration,
     /// How long done and dead jobs are kept (`JOB_RETENTION_HOURS`).
     pub retention: Duration,
+    /// How long a task record lives after its last change (`TASK_RESULT_TTL_HOURS`).
+    pub task_result_ttl: Duration,
     /// Which queue carries the jobs (`JOB_QUEUE_URL`).
     pub queue: QueueBackend,
 }
@@ -693,6 +695,9 @@ impl JobSettings {
                 3600 * source.within(&["JOB_RETENTION_HOURS"], 168, 1, 87_600)?,
             ),
             queue: QueueBackend::load(source)?,
+            task_result_ttl: Duration::from_secs(
+                3600 * source.within(&["TASK_RESULT_TTL_HOURS"], 24, 1, 8760)?,
+            ),
         })
     }
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapters;
+pub mod analysis;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod registry;
 pub mod request_id;
 pub mod scheduler;
 pub mod state;
+pub mod tasks;
 pub mod telemetry;
 pub mod upstream;
 pub mod worker;

@@ -27,6 +27,10 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
+    /// Open WebSocket and SSE connections.
+    pub realtime_connections: AtomicU64,
+    /// Subscriptions those connections hold.
+    pub realtime_subscriptions: AtomicU64,
 }
 
 impl Metrics {
@@ -115,6 +119,24 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        for (name, help, value) in [
+            (
+                "realtime_connections",
+                "Open WebSocket and SSE connections.",
+                &self.realtime_connections,
+            ),
+            (
+                "realtime_subscriptions",
+                "Topics subscribed to by open real-time connections.",
+                &self.realtime_subscriptions,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
                 value.load(Ordering::Relaxed)
             );
         }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{ApiKey, HistoryRecord, Role, Tool, ToolStatus, User};
+use crate::domain::{ApiKey, HistoryRecord, Role, Task, TaskStatus, Tool, ToolStatus, User};
 use crate::error::Result;
 
 /// A cheap liveness probe of a backend (a query, a PING), for `/health`.
@@ -401,4 +401,32 @@ pub trait DocumentStore: Ping {
     /// Changes whenever a document of the collection is stored or removed,
     /// so other replicas' in-memory lexical indexes know to reload.
     async fn stamp(&self, collection: &str) -> Result<String>;
+}
+
+/// Filters of `GET /tasks`. Empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    /// `None` lists every owner's tasks (admins).
+    pub owner_id: Option<Uuid>,
+    pub status: Option<TaskStatus>,
+    pub task_type: Option<String>,
+}
+
+/// Task records: MongoDB `task_results` (TTL index) when configured, else
+/// the relational store (expired rows swept by a periodic job). Records past
+/// their `expires_at` are never returned, swept yet or not.
+#[async_trait]
+pub trait TaskStore: Ping {
+    async fn create(&self, task: &Task) -> Result<()>;
+    async fn find(&self, id: Uuid) -> Result<Option<Task>>;
+    /// Newest first, ties broken by id.
+    async fn list(&self, filter: &TaskFilter, page: PageRequest) -> Result<Page<Task>>;
+    /// Replaces the stored task with `task` if the stored one's status is one
+    /// of `from` (compare-and-set: a cancel and a start racing for a pending
+    /// task cannot both win). `false` when it was not.
+    async fn update(&self, task: &Task, from: &[TaskStatus]) -> Result<bool>;
+    /// Removes a task (a start whose job could not be enqueued).
+    async fn delete(&self, id: Uuid) -> Result<()>;
+    /// Deletes records that expired at or before `now`; how many.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64>;
 }

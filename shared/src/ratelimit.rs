@@ -45,6 +45,10 @@ impl RateLimits {
 
 /// The route group of an API path, or `None` for paths that are not limited.
 fn group_of(path: &str) -> Option<&str> {
+    // Opening real-time connections counts like any API call.
+    if path == "/ws" || path == "/events" {
+        return Some("realtime");
+    }
     let rest = path.strip_prefix("/api/v1/")?;
     let group = rest.split('/').next().filter(|g| !g.is_empty())?;
     Some(group)
@@ -124,6 +128,8 @@ mod tests {
         assert_eq!(group_of("/health"), None);
         assert_eq!(group_of("/api/openapi.json"), None);
         assert_eq!(group_of("/api/v1/"), None);
+        assert_eq!(group_of("/ws"), Some("realtime"));
+        assert_eq!(group_of("/events"), Some("realtime"));
     }
 
     #[test]

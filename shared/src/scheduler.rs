@@ -24,7 +24,8 @@ use parking_lot::Mutex;
 
 use crate::error::Result;
 use crate::jobs::{
-    DeliverHistory, Job, NewJob, PurgeExpiredSessions, PurgeFinishedJobs, SyncKnowledge,
+    DeliverHistory, ExpireTaskResults, Job, NewJob, PurgeExpiredSessions, PurgeFinishedJobs,
+    SyncKnowledge,
 };
 use crate::ports::JobQueue;
 
@@ -82,6 +83,7 @@ pub fn standard_schedule() -> Vec<Periodic> {
         Periodic::every::<PurgeFinishedJobs>(Duration::from_secs(3600)),
         // Catch-up only: documents are indexed when written.
         Periodic::every::<SyncKnowledge>(Duration::from_secs(60)),
+        Periodic::every::<ExpireTaskResults>(Duration::from_secs(3600)),
     ]
 }
 

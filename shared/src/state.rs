@@ -13,7 +13,8 @@ use crate::config::{AdminBootstrap, JwtSecretSource, QueueBackend, Secret, Setti
 use crate::domain::{Email, Password, Role, User, Username};
 use crate::metrics::Metrics;
 use crate::ports::{
-    Cache, EventBus, HistoryStore, JobQueue, Ping, RateLimiter, SessionStore, ToolRepo, UserRepo,
+    Cache, EventBus, HistoryStore, JobQueue, Ping, RateLimiter, SessionStore, TaskStore, ToolRepo,
+    UserRepo,
 };
 
 /// A backend `/health` probes, by the name it reports.
@@ -45,6 +46,11 @@ pub struct AppState {
     pub knowledge: Arc<crate::knowledge::Knowledge>,
     /// Deployed tools' runners on this replica, and `/mcp/{slug}` sessions.
     pub gateway: Arc<crate::gateway::Gateway>,
+    /// Task records (`/tasks`): MongoDB when configured, else SQL.
+    pub tasks: Arc<dyn TaskStore>,
+    /// What `/analyze/*` jobs run: the offline analyser (a remote provider
+    /// can take its place here).
+    pub analyser: Arc<dyn crate::analysis::LlmProvider>,
 }
 
 impl AppState {
@@ -83,6 +89,7 @@ impl AppState {
         let shared = shared_state_adapters(&settings, &sql, &mut health_checks)?;
         let users: Arc<dyn UserRepo> = sql.clone();
         let (history, history_outbox) = history_store(&settings, &sql, &mut health_checks).await?;
+        let tasks = task_store(&settings, &sql).await?;
         let jobs = job_queue(&settings, &sql).await?;
         health_checks.push(("queue", jobs.clone()));
         let knowledge = knowledge(&settings, &sql).await?;
@@ -93,7 +100,9 @@ impl AppState {
                 users: users.clone(),
             }),
             jobs,
-            events: Arc::new(MemoryEventBus::default()),
+            events: shared.events,
+            tasks,
+            analyser: Arc::new(crate::analysis::OfflineAnalyser::new()),
             knowledge,
             gateway: Arc::new(crate::gateway::Gateway::new(
                 secret.expose().as_bytes(),
@@ -328,12 +337,38 @@ async fn history_store(
     Ok((sql.clone(), None))
 }
 
+/// MongoDB `task_results` (TTL index) when `MONGODB_URL` is set, otherwise
+/// the relational store.
+async fn task_store(
+    settings: &Settings,
+    sql: &Arc<SqlStore>,
+) -> anyhow::Result<Arc<dyn TaskStore>> {
+    #[cfg(feature = "mongodb")]
+    if let Some(url) = &settings.mongodb_url {
+        // Its own client: `history_store` has connected and indexed the
+        // database already (health is reported there).
+        let mongo = crate::adapters::mongo::MongoStore::connect(
+            url.expose(),
+            settings.mongodb_database.as_deref(),
+            settings.mongodb_timeout,
+        )
+        .await
+        .context("MONGODB_URL")?;
+        return Ok(Arc::new(crate::adapters::mongo_tasks::MongoTaskStore::new(
+            &mongo,
+        )));
+    }
+    let _ = settings;
+    Ok(sql.clone())
+}
+
 /// The ports whose state replicas must share: Redis when `REDIS_URL` is
 /// set, otherwise in-process (cache, limits) and SQL (refresh tokens).
 struct SharedStateAdapters {
     cache: Arc<dyn Cache>,
     sessions: Arc<dyn SessionStore>,
     limiter: Arc<dyn RateLimiter>,
+    events: Arc<dyn EventBus>,
 }
 
 fn shared_state_adapters(
@@ -359,6 +394,9 @@ fn shared_state_adapters(
                 redis.clone(),
                 settings.refresh_token_ttl,
             )),
+            events: Arc::new(crate::adapters::redis_event_bus::RedisEventBus::start(
+                redis.clone(),
+            )),
             limiter: Arc::new(RedisRateLimiter::new(redis)),
         });
     }
@@ -368,6 +406,7 @@ fn shared_state_adapters(
         cache,
         sessions: sql.clone(),
         limiter: Arc::new(MemoryRateLimiter::default()),
+        events: Arc::new(MemoryEventBus::default()),
     })
 }
 

@@ -47,6 +47,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/mcp/{slug}"),
     ("DELETE", "/mcp/{slug}"),
     ("POST", "/mcp/{slug}/v1/tools/{tool_name}"),
+    ("POST", "/api/v1/analyze/feasibility"),
+    ("POST", "/api/v1/analyze/improvements"),
+    ("POST", "/api/v1/analyze/generate-config"),
+    ("GET", "/api/v1/tasks"),
+    ("GET", "/api/v1/tasks/{id}"),
+    ("DELETE", "/api/v1/tasks/{id}"),
+    ("GET", "/ws"),
+    ("GET", "/events"),
 ];
 
 /// A concrete path for a template: path parameters get plausible values.

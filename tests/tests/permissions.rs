@@ -28,6 +28,15 @@ const EVERYONE: [Who; 5] = [
     Who::Admin,
 ];
 
+/// Starting an analysis: developers and admins.
+const ANALYSIS: [Expect; 5] = [
+    Status(401),
+    Forbidden("analysis:run"),
+    Status(202),
+    Status(202),
+    Status(202),
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Credential {
     Bearer,
@@ -438,6 +447,100 @@ fn routes() -> Vec<Route> {
             path: |_| "/api/v1/knowledge/search".into(),
             body: |_| Some(json!({"query": "tools"})),
             expect: SIGNED_IN,
+        },
+        // ---- analysis: developers and admins; improvements of any readable tool
+        Route {
+            method: "POST",
+            template: "/api/v1/analyze/feasibility",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/analyze/feasibility".into(),
+            body: |_| {
+                Some(
+                    json!({"config": {"tools": [{"name": "echo", "description": "Echoes its input"}]}}),
+                )
+            },
+            expect: ANALYSIS,
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/analyze/improvements",
+            case: "",
+            needs: Needs::Tool,
+            path: |_| "/api/v1/analyze/improvements".into(),
+            body: |f| Some(json!({"tool_id": f.tool_id})),
+            expect: ANALYSIS,
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/analyze/improvements",
+            case: "unknown tool",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/analyze/improvements".into(),
+            body: |_| Some(json!({"tool_id": Uuid::new_v4()})),
+            expect: [
+                Status(401),
+                Forbidden("analysis:run"),
+                Status(404),
+                Status(404),
+                Status(404),
+            ],
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/analyze/generate-config",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/analyze/generate-config".into(),
+            body: |_| Some(json!({"requirements": "read files from a project directory"})),
+            expect: ANALYSIS,
+        },
+        // ---- tasks: any signed-in caller, own tasks only (tasks.rs tests ownership)
+        Route {
+            method: "GET",
+            template: "/api/v1/tasks",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/api/v1/tasks".into(),
+            body: no_body,
+            expect: SIGNED_IN,
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/tasks/{id}",
+            case: "unknown task",
+            needs: Needs::Nothing,
+            path: |_| format!("/api/v1/tasks/{}", Uuid::new_v4()),
+            body: no_body,
+            expect: signed_in(404),
+        },
+        Route {
+            method: "DELETE",
+            template: "/api/v1/tasks/{id}",
+            case: "unknown task",
+            needs: Needs::Nothing,
+            path: |_| format!("/api/v1/tasks/{}", Uuid::new_v4()),
+            body: no_body,
+            expect: signed_in(404),
+        },
+        // ---- real-time: authenticated before anything else
+        Route {
+            method: "GET",
+            template: "/ws",
+            case: "not an upgrade",
+            needs: Needs::Nothing,
+            path: |_| "/ws".into(),
+            body: no_body,
+            expect: signed_in(400),
+        },
+        Route {
+            method: "GET",
+            template: "/events",
+            case: "unknown task",
+            needs: Needs::Nothing,
+            path: |_| format!("/events?task_id={}", Uuid::new_v4()),
+            body: no_body,
+            expect: signed_in(404),
         },
         // ---- operations: public, also with credentials
         Route {

@@ -1482,7 +1482,7 @@ async fn the_scheduler_and_worker_commands_purge_expired_sessions_end_to_end() {
             || async {
                 let done = queue.counts().await.expect("counts").done;
                 let tokens = db.count("SELECT COUNT(*) FROM refresh_tokens").await;
-                (done >= 3 && tokens == 1).then_some(())
+                (done >= 4 && tokens == 1).then_some(())
             },
         )
         .await;
@@ -1497,6 +1497,7 @@ async fn the_scheduler_and_worker_commands_purge_expired_sessions_end_to_end() {
             kinds,
             [
                 "deliver_history",
+                "expire_task_results",
                 "purge_expired_sessions",
                 "purge_finished_jobs"
             ]

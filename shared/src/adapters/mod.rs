@@ -13,8 +13,12 @@ pub mod mongo_knowledge;
 pub mod openai_embeddings;
 #[cfg(feature = "qdrant")]
 pub mod qdrant;
+#[cfg(feature = "mongodb")]
+pub mod mongo_tasks;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis")]
+pub mod redis_event_bus;
 #[cfg(feature = "secretsmanager")]
 pub mod secretsmanager;
 pub mod sql;

@@ -63,6 +63,16 @@ impl RedisConn {
         &self.prefix
     }
 
+    /// The client, for connections the manager cannot multiplex (pub/sub).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// How long one call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The shared connection, made on first use.
     pub async fn conn(&self) -> Result<ConnectionManager> {
         let mut guard = self.manager.lock().await;
@@ -89,7 +99,7 @@ impl RedisConn {
             .map_err(unavailable)
     }
 
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+    pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
         let mut conn = self.conn().await?;
         self.bounded(cmd.query_async(&mut conn)).await
     }

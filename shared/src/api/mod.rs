@@ -4,12 +4,15 @@
 //! function serves one group. Both wrap them in [`crate::http::stack`].
 
 pub mod admin;
+pub mod analyze;
 pub mod auth;
 pub mod deployments;
 pub mod extract;
 pub mod knowledge;
 pub mod mcps;
 pub mod ops;
+pub mod realtime;
+pub mod tasks;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -36,6 +39,9 @@ pub fn all_routes() -> OpenApiRouter<AppState> {
         .merge(deployments::routes())
         .merge(crate::gateway::endpoint::routes())
         .merge(ops::routes())
+        .merge(tasks::routes())
+        .merge(analyze::routes())
+        .merge(realtime::routes())
 }
 
 /// The OpenAPI document of the whole platform.
@@ -56,6 +62,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "deployments", description = "Deploy tools behind /mcp/{slug}; health and usage"),
         (name = "gateway", description = "MCP Streamable HTTP endpoints of deployed tools"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
+        (name = "analyze", description = "Feasibility, improvements and config generation, run as tasks"),
+        (name = "tasks", description = "Long operations started by the caller, and their results"),
+        (name = "realtime", description = "WebSocket and Server-Sent Events of task updates and deployment status"),
     )
 )]
 struct ApiDoc;

@@ -3,11 +3,13 @@
 //! at the edge; the rest of the code never re-checks it.
 
 mod role;
+mod task;
 mod tool;
 mod user;
 mod values;
 
 pub use role::{Permission, Role};
+pub use task::{Task, TaskStatus};
 pub use tool::{ChangeType, HistoryRecord, Tool, ToolSnapshot, ToolStatus};
 pub use user::{ApiKey, Principal, User};
 pub use values::{Email, Password, SemVer, Slug, ToolConfig, ToolName, Username};

@@ -43,6 +43,7 @@ impl Role {
                     | KnowledgeWrite
                     | DeploymentsRead
                     | DeploymentsWrite
+                    | AnalysisRun
             ),
             Self::Viewer => matches!(
                 permission,
@@ -75,6 +76,8 @@ pub enum Permission {
     DeploymentsWrite,
     /// Stop (or deploy) anyone's.
     DeploymentsWriteAny,
+    /// Start analysis jobs (`/analyze/*`).
+    AnalysisRun,
 }
 
 impl Permission {
@@ -90,6 +93,7 @@ impl Permission {
             Self::DeploymentsRead => "deployments:read",
             Self::DeploymentsWrite => "deployments:write",
             Self::DeploymentsWriteAny => "deployments:write:any",
+            Self::AnalysisRun => "analysis:run",
         }
     }
 }

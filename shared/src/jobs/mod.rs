@@ -15,8 +15,10 @@
 //! The same envelope travels over every [`JobQueue`](crate::ports::JobQueue)
 //! adapter, so job code never knows its transport.
 
+mod analyze;
 mod deliver_history;
 mod knowledge;
+mod expire_task_results;
 mod purge_expired_sessions;
 mod purge_finished_jobs;
 
@@ -30,8 +32,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use analyze::{AnalyzeFeasibility, AnalyzeImprovements, GenerateConfig};
 pub use deliver_history::DeliverHistory;
 pub use knowledge::{IndexDocument, ReindexKnowledge, SyncKnowledge};
+pub use expire_task_results::ExpireTaskResults;
 pub use purge_expired_sessions::PurgeExpiredSessions;
 pub use purge_finished_jobs::PurgeFinishedJobs;
 
@@ -324,6 +328,10 @@ impl Registry {
             .with::<IndexDocument>()
             .with::<SyncKnowledge>()
             .with::<ReindexKnowledge>()
+            .with::<ExpireTaskResults>()
+            .with::<AnalyzeFeasibility>()
+            .with::<AnalyzeImprovements>()
+            .with::<GenerateConfig>()
     }
 
     /// Adds kind `J`.
@@ -392,8 +400,12 @@ mod tests {
         assert_eq!(
             Registry::standard().kinds(),
             [
+                "analyze_feasibility",
+                "analyze_improvements",
                 "deliver_history",
                 "index_document",
+                "expire_task_results",
+                "generate_config",
                 "purge_expired_sessions",
                 "purge_finished_jobs",
                 "reindex_knowledge",

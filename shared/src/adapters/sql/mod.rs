@@ -12,6 +12,7 @@ mod knowledge;
 mod deployments;
 mod queue;
 mod sessions;
+mod tasks;
 mod tools;
 mod users;
 

@@ -1,0 +1,399 @@
+//! Real-time delivery of events (task updates, deployment status):
+//! `GET /ws` (WebSocket) and `GET /events` (Server-Sent Events).
+//!
+//! - Both authenticate before anything is established: a bearer token or API
+//!   key in the headers, or `?token=` (browsers cannot set headers on a
+//!   WebSocket or `EventSource`); otherwise 401 and no upgrade.
+//! - A connection receives the events of the topics it subscribed to, and of
+//!   those only the ones its user may see (the event's owner, or an admin).
+//!   Subscribing to another user's task is refused outright.
+//! - Memory per connection is bounded: each reads the bus through its own
+//!   bounded receiver, and a client that does not keep up loses the oldest
+//!   events (it is told how many); a WebSocket whose writes stall past
+//!   [`SEND_TIMEOUT`] is closed. Subscriptions per connection are capped.
+//! - A connection's subscriptions die with it (`realtime_connections` and
+//!   `realtime_subscriptions` in `/metrics` count what is open).
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, Stream, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::AuthUser;
+use crate::domain::{Principal, Role};
+use crate::error::{Error, ErrorBody, Result};
+use crate::metrics::Metrics;
+use crate::ports::Event;
+use crate::state::AppState;
+
+/// Topics one connection may hold at once.
+pub const MAX_SUBSCRIPTIONS: usize = 256;
+/// A WebSocket write that takes longer closes the connection.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest client message; subscribe requests are tiny.
+const MAX_CLIENT_MESSAGE_BYTES: usize = 16 * 1024;
+/// How often an idle SSE stream gets a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+const MAX_TOPIC_CHARS: usize = 200;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(websocket))
+        .routes(routes!(events))
+}
+
+/// The caller of a real-time endpoint: headers as everywhere else, or the
+/// `token` query parameter (an access token or an API key).
+struct RealtimeUser(Principal);
+
+fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>> {
+    Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+        .map(|Query(pairs)| pairs)
+        .map_err(|_| Error::BadRequest("malformed query string".into()))
+}
+
+impl FromRequestParts<AppState> for RealtimeUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let has_header = parts.headers.contains_key("x-api-key")
+            || parts
+                .headers
+                .contains_key(axum::http::header::AUTHORIZATION);
+        if has_header {
+            return AuthUser::from_request_parts(parts, state)
+                .await
+                .map(|AuthUser(p)| Self(p));
+        }
+        let token = query_pairs(parts)?
+            .into_iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v)
+            .ok_or(Error::Unauthorized("authentication required"))?;
+        let principal = if token.starts_with(crate::auth::API_KEY_PREFIX) {
+            state.auth.principal_from_api_key(&token).await?
+        } else {
+            state.auth.keys.verify_access(&token)?
+        };
+        Ok(Self(principal))
+    }
+}
+
+/// Counts an open connection for as long as it lives.
+struct ConnectionGuard(Arc<Metrics>);
+
+impl ConnectionGuard {
+    fn open(metrics: &Arc<Metrics>) -> Self {
+        metrics.realtime_connections.fetch_add(1, Ordering::Relaxed);
+        Self(metrics.clone())
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.realtime_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Why a subscription was refused, as the client is told.
+struct Refusal {
+    code: &'static str,
+    detail: String,
+}
+
+impl Refusal {
+    fn new(code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    fn into_error(self, loc: &str) -> Error {
+        match self.code {
+            "NOT_FOUND" => Error::NotFound {
+                resource_type: "task",
+                resource_id: self.detail,
+            },
+            _ => Error::invalid(&["query", loc], "value_error", self.detail),
+        }
+    }
+}
+
+/// One connection's topics.
+struct Subscriptions {
+    principal: Principal,
+    topics: HashSet<String>,
+    metrics: Arc<Metrics>,
+}
+
+impl Subscriptions {
+    fn new(principal: Principal, metrics: &Arc<Metrics>) -> Self {
+        Self {
+            principal,
+            topics: HashSet::new(),
+            metrics: metrics.clone(),
+        }
+    }
+
+    /// The topic a subscribe request names, checked: a task must exist and
+    /// be the caller's (or the caller an admin).
+    async fn resolve(
+        &self,
+        state: &AppState,
+        task_id: Option<&str>,
+        topic: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let task_id = match (task_id, topic) {
+            (Some(id), _) => Some(id),
+            (None, Some(topic)) => topic.strip_prefix("task:"),
+            (None, None) => return Err(Refusal::new("VALIDATION_ERROR", "give task_id or topic")),
+        };
+        if let Some(raw) = task_id {
+            let id = Uuid::parse_str(raw)
+                .map_err(|_| Refusal::new("VALIDATION_ERROR", "task_id must be a UUID"))?;
+            return match crate::tasks::find_for(state, &self.principal, id).await {
+                Ok(_) => Ok(crate::tasks::topic(id)),
+                Err(Error::NotFound { .. }) => Err(Refusal::new("NOT_FOUND", id.to_string())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "task lookup for a subscription failed");
+                    Err(Refusal::new("SERVICE_UNAVAILABLE", "try again later"))
+                }
+            };
+        }
+        let topic = topic.unwrap_or_default();
+        let chars = topic.chars().count();
+        if chars == 0 || chars > MAX_TOPIC_CHARS || topic.chars().any(char::is_control) {
+            return Err(Refusal::new(
+                "VALIDATION_ERROR",
+                format!("topic must be 1 to {MAX_TOPIC_CHARS} printable characters"),
+            ));
+        }
+        Ok(topic.to_owned())
+    }
+
+    fn add(&mut self, topic: String) -> Result<(), Refusal> {
+        if self.topics.contains(&topic) {
+            return Ok(());
+        }
+        if self.topics.len() >= MAX_SUBSCRIPTIONS {
+            return Err(Refusal::new(
+                "TOO_MANY_SUBSCRIPTIONS",
+                format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection"),
+            ));
+        }
+        self.topics.insert(topic);
+        self.metrics
+            .realtime_subscriptions
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn remove(&mut self, topic: &str) -> bool {
+        let removed = self.topics.remove(topic);
+        if removed {
+            self.metrics
+                .realtime_subscriptions
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Whether this connection gets `event`.
+    fn wants(&self, event: &Event) -> bool {
+        self.topics.contains(&event.topic)
+            && (self.principal.role == Role::Admin
+                || event
+                    .owner_id
+                    .is_none_or(|owner| owner == self.principal.user_id))
+    }
+}
+
+impl Drop for Subscriptions {
+    fn drop(&mut self) {
+        self.metrics
+            .realtime_subscriptions
+            .fetch_sub(self.topics.len() as u64, Ordering::Relaxed);
+    }
+}
+
+fn lagged_message(missed: u64) -> Value {
+    json!({"type": "error", "code": "LAGGED",
+           "detail": format!("{missed} events were dropped because this connection fell behind")})
+}
+
+// ------------------------------------------------------------ WebSocket
+
+/// WebSocket of real-time events. Client messages:
+/// `{"type":"subscribe"|"unsubscribe","task_id":…}` or `{…,"topic":…}`.
+/// Server messages: `task_update`, `deployment_status`, `subscribed`,
+/// `unsubscribed`, `error`.
+#[utoipa::path(get, path = "/ws", tag = "realtime",
+    params(("token" = Option<String>, Query, description = "An access token or API key, when headers cannot be set")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 101, description = "Switched to the WebSocket protocol"),
+        (status = 400, body = ErrorBody, description = "Not a WebSocket upgrade request"),
+        (status = 401, body = ErrorBody)))]
+async fn websocket(
+    State(state): State<AppState>,
+    RealtimeUser(principal): RealtimeUser,
+    upgrade: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response> {
+    let upgrade = upgrade.map_err(|r| Error::BadRequest(r.body_text()))?;
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+        .on_upgrade(move |socket| serve_socket(state, principal, socket))
+        .into_response())
+}
+
+async fn serve_socket(state: AppState, principal: Principal, socket: WebSocket) {
+    let _open = ConnectionGuard::open(&state.metrics);
+    // Subscribed before any client message is read: nothing published after
+    // a `subscribed` ack can be missed.
+    let mut events = state.events.subscribe();
+    let mut subscriptions = Subscriptions::new(principal, &state.metrics);
+    let (mut sink, mut incoming) = socket.split();
+    loop {
+        let reply = tokio::select! {
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    Some(client_message(&state, &mut subscriptions, text.as_str()).await)
+                }
+                Some(Ok(Message::Binary(_))) => Some(json!({"type": "error", "code": "VALIDATION_ERROR",
+                    "detail": "messages are JSON text frames"})),
+                // Pings are answered by the protocol layer.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
+            event = events.recv() => match event {
+                Ok(event) if subscriptions.wants(&event) => Some(event.message),
+                Ok(_) => None,
+                Err(RecvError::Lagged(missed)) => Some(lagged_message(missed)),
+                Err(RecvError::Closed) => break,
+            },
+        };
+        if let Some(reply) = reply {
+            let sent = tokio::time::timeout(
+                SEND_TIMEOUT,
+                sink.send(Message::Text(reply.to_string().into())),
+            )
+            .await;
+            if !matches!(sent, Ok(Ok(()))) {
+                tracing::debug!("real-time client too slow or gone; closing");
+                break;
+            }
+        }
+    }
+}
+
+/// Handles one client message; the answer to send back.
+async fn client_message(state: &AppState, subscriptions: &mut Subscriptions, text: &str) -> Value {
+    let error =
+        |code: &str, detail: String| json!({"type": "error", "code": code, "detail": detail});
+    let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
+        return error("INVALID_REQUEST", "messages are JSON objects".into());
+    };
+    let field = |name: &str| message.get(name).and_then(Value::as_str);
+    let (task_id, topic) = (field("task_id"), field("topic"));
+    let kind = field("type").unwrap_or_default();
+    let target = json!({"task_id": task_id, "topic": topic});
+    let refused = |r: Refusal| {
+        let mut e = error(r.code, r.detail);
+        e["request"] = target.clone();
+        e
+    };
+    match kind {
+        "subscribe" => {
+            let resolved = subscriptions.resolve(state, task_id, topic).await;
+            match resolved.and_then(|t| subscriptions.add(t.clone()).map(|()| t)) {
+                Ok(topic) => json!({"type": "subscribed", "topic": topic, "task_id": task_id}),
+                Err(r) => refused(r),
+            }
+        }
+        "unsubscribe" => {
+            let topic = match (task_id, topic) {
+                (Some(id), _) => format!("task:{id}"),
+                (None, Some(t)) => t.to_owned(),
+                (None, None) => {
+                    return refused(Refusal::new("VALIDATION_ERROR", "give task_id or topic"))
+                }
+            };
+            let was = subscriptions.remove(&topic);
+            json!({"type": "unsubscribed", "topic": topic, "was_subscribed": was})
+        }
+        _ => error(
+            "VALIDATION_ERROR",
+            "type must be subscribe or unsubscribe".into(),
+        ),
+    }
+}
+
+// ------------------------------------------------------------ SSE
+
+/// Server-Sent Events of the subscribed topics (`?task_id=…&topic=…`, each
+/// repeatable): `event: task_update`, `event: deployment_status`, with a
+/// keep-alive comment when idle.
+#[utoipa::path(get, path = "/events", tag = "realtime",
+    params(("task_id" = Option<Uuid>, Query, description = "A task to follow; repeatable"),
+        ("topic" = Option<String>, Query, description = "A topic to follow, e.g. deployment:{id}; repeatable"),
+        ("token" = Option<String>, Query, description = "An access token or API key, when headers cannot be set")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such task of the caller's"),
+        (status = 422, body = ErrorBody)))]
+async fn events(
+    State(state): State<AppState>,
+    RealtimeUser(principal): RealtimeUser,
+    parts: axum::http::Uri,
+) -> Result<Sse<impl Stream<Item = std::result::Result<SseEvent, Infallible>>>> {
+    let pairs = Query::<Vec<(String, String)>>::try_from_uri(&parts)
+        .map(|Query(p)| p)
+        .map_err(|_| Error::BadRequest("malformed query string".into()))?;
+    let mut subscriptions = Subscriptions::new(principal, &state.metrics);
+    for (key, value) in &pairs {
+        let resolved = match key.as_str() {
+            "task_id" => subscriptions.resolve(&state, Some(value), None).await,
+            "topic" => subscriptions.resolve(&state, None, Some(value)).await,
+            _ => continue,
+        };
+        resolved
+            .and_then(|topic| subscriptions.add(topic))
+            .map_err(|r| r.into_error(key))?;
+    }
+    // Subscribed before the response starts: nothing published after the
+    // 200 can be missed.
+    let receiver = state.events.subscribe();
+    let open = ConnectionGuard::open(&state.metrics);
+    let stream = futures::stream::unfold(
+        (receiver, subscriptions, open),
+        |(mut receiver, subscriptions, open)| async move {
+            loop {
+                let message = match receiver.recv().await {
+                    Ok(event) if subscriptions.wants(&event) => event.message,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(missed)) => lagged_message(missed),
+                    Err(RecvError::Closed) => return None,
+                };
+                let name = message["type"].as_str().unwrap_or("message").to_owned();
+                let event = SseEvent::default().event(name).data(message.to_string());
+                return Some((Ok(event), (receiver, subscriptions, open)));
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
