@@ -4,6 +4,8 @@
 pub mod embedded;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
+#[cfg(feature = "openai")]
+pub mod openai_chat;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod sql;
