@@ -426,6 +426,14 @@ fn tools_that_fetch_arbitrary_urls_are_network_risks() {
         json!({"q": {"type": "string", "description": "What"}}),
     ));
     assert_finding(&cfg, C::NetworkAccess, "/tools/0", S::Medium);
+    let cfg = with_tool(json!({"name": "fetch", "description": "Fetches a URL.",
+        "input_schema": {"type": "object", "properties": {"url": {"type": "string", "description": "Page"}}}}));
+    assert_finding(
+        &cfg,
+        C::NetworkAccess,
+        "/tools/0/input_schema/properties/url",
+        S::Medium,
+    );
     // Restricted to known hosts, or fetching domain data by name: not arbitrary.
     let cfg = with_tool(tool(
         "fetch",
@@ -668,6 +676,10 @@ fn overly_broad_permissions_are_reported() {
     assert_finding(&cfg, C::BroadPermission, "/scopes/1", S::High);
     assert_finding(&cfg, C::BroadPermission, "/permissions/filesystem", S::High);
     assert_eq!(found(&cfg, C::BroadPermission).len(), 2);
+    let mut cfg = clean_config();
+    cfg["allowed_directories"] = json!(["/srv/data", "/"]);
+    assert_finding(&cfg, C::BroadPermission, "/allowed_directories/1", S::High);
+    assert_eq!(found(&cfg, C::BroadPermission).len(), 1);
 }
 
 #[test]
