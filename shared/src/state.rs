@@ -94,6 +94,8 @@ impl AppState {
         health_checks.push(("queue", jobs.clone()));
         let knowledge = knowledge(&settings, &sql).await?;
 
+        let analyser = crate::analysis::provider(settings.llm.as_ref())
+            .map_err(|e| anyhow::anyhow!("LLM_BASE_URL: {e}"))?;
         let state = Self {
             auth: Arc::new(Authenticator {
                 keys: TokenKeys::new(&secret, &settings),
@@ -102,7 +104,7 @@ impl AppState {
             jobs,
             events: shared.events,
             tasks,
-            analyser: Arc::new(crate::analysis::OfflineAnalyser::new()),
+            analyser,
             knowledge,
             gateway: Arc::new(crate::gateway::Gateway::new(
                 secret.expose().as_bytes(),

@@ -15,6 +15,7 @@ pub mod openai_embeddings;
 pub mod qdrant;
 #[cfg(feature = "mongodb")]
 pub mod mongo_tasks;
+pub mod openai_chat;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "redis")]

@@ -17,6 +17,20 @@ use crate::error::Result;
 
 pub use offline::OfflineAnalyser;
 
+/// The provider `/analyze/*` jobs use: the chat API when one is configured
+/// (it falls back to the offline analyser by itself), else the offline
+/// analyser.
+pub fn provider(
+    settings: Option<&crate::config::LlmSettings>,
+) -> Result<std::sync::Arc<dyn LlmProvider>> {
+    match settings {
+        Some(s) => Ok(std::sync::Arc::new(
+            crate::adapters::openai_chat::OpenAiChatProvider::new(s.clone())?,
+        )),
+        None => Ok(std::sync::Arc::new(OfflineAnalyser::new())),
+    }
+}
+
 /// How much a finding matters, ordered from `Info` (a suggestion) to
 /// `Critical` (the tool must not be run as configured).
 #[derive(

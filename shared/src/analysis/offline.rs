@@ -782,6 +782,17 @@ fn scan_scopes(value: &Value, loc: &str, in_scope: bool, f: &mut Findings) {
             loc,
             format!("grants everything (`{s}`); list only what the tools need"),
         ),
+        // `allowed_directories: ["/"]` and the like.
+        Value::String(s)
+            if in_scope && ROOT_PATHS.contains(&s.trim().to_ascii_lowercase().as_str()) =>
+        {
+            f.add(
+                RiskCategory::BroadPermission,
+                Severity::High,
+                loc,
+                format!("`{s}` opens the whole filesystem or home directory; list only the directories the tools need"),
+            )
+        }
         Value::Bool(true) if in_scope && loc.to_ascii_lowercase().contains("all") => f.add(
             RiskCategory::BroadPermission,
             Severity::High,
@@ -914,7 +925,15 @@ fn review_tools(tools: &[Value], f: &mut Findings) {
                 format!("`{label}` has no inputSchema; MCP requires one ({{\"type\": \"object\"}} for a tool without arguments)"),
             ),
         }
-        review_capabilities(name, description.unwrap_or(""), schema, &base, f);
+        let schema_loc = child(&base, schema_key.unwrap_or("inputSchema"));
+        review_capabilities(
+            name,
+            description.unwrap_or(""),
+            schema,
+            &base,
+            &schema_loc,
+            f,
+        );
     }
 }
 
@@ -1128,6 +1147,7 @@ fn review_capabilities(
     description: &str,
     schema: Option<&Value>,
     base: &str,
+    schema_loc: &str,
     f: &mut Findings,
 ) {
     let words = name_words(name);
@@ -1237,7 +1257,7 @@ fn review_capabilities(
         f.add(
             RiskCategory::NetworkAccess,
             Severity::Medium,
-            child(&child(&child(base, "inputSchema"), "properties"), k),
+            child(&child(schema_loc, "properties"), k),
             format!("`{label}` reaches any URL given in `{k}` (server-side request forgery, data exfiltration); restrict it with a pattern or an allow-list of hosts"),
         );
     } else if fetches {

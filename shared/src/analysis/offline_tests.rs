@@ -426,6 +426,14 @@ fn tools_that_fetch_arbitrary_urls_are_network_risks() {
         json!({"q": {"type": "string", "description": "What"}}),
     ));
     assert_finding(&cfg, C::NetworkAccess, "/tools/0", S::Medium);
+    let cfg = with_tool(json!({"name": "fetch", "description": "Fetches a URL.",
+        "input_schema": {"type": "object", "properties": {"url": {"type": "string", "description": "Page"}}}}));
+    assert_finding(
+        &cfg,
+        C::NetworkAccess,
+        "/tools/0/input_schema/properties/url",
+        S::Medium,
+    );
     // Restricted to known hosts, or fetching domain data by name: not arbitrary.
     let cfg = with_tool(tool(
         "fetch",
@@ -668,6 +676,10 @@ fn overly_broad_permissions_are_reported() {
     assert_finding(&cfg, C::BroadPermission, "/scopes/1", S::High);
     assert_finding(&cfg, C::BroadPermission, "/permissions/filesystem", S::High);
     assert_eq!(found(&cfg, C::BroadPermission).len(), 2);
+    let mut cfg = clean_config();
+    cfg["allowed_directories"] = json!(["/srv/data", "/"]);
+    assert_finding(&cfg, C::BroadPermission, "/allowed_directories/1", S::High);
+    assert_eq!(found(&cfg, C::BroadPermission).len(), 1);
 }
 
 #[test]
@@ -1169,7 +1181,8 @@ proptest! {
         let critical = f.risks.iter().any(|r| r.severity == S::Critical);
         prop_assert_eq!(f.is_feasible, !critical && f.score >= FEASIBLE_SCORE);
         prop_assert!(!f.reasoning.is_empty());
-        prop_assert_eq!(f.risks.is_empty(), f.score == 1.0 || f.risks.iter().all(|r| r.severity == S::Info));
+        // Only info-level findings (or none) leave the score at 1.
+        prop_assert_eq!(f.score == 1.0, f.risks.iter().all(|r| r.severity == S::Info));
     }
 
     #[test]
