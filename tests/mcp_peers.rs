@@ -1,44 +1,83 @@
-//! Real MCP peers for the gateway suites, installed by `.ci/run`:
-//! `@modelcontextprotocol/server-everything` from `tests/package.json` into
-//! `tests/node_modules` (`MCP_TEST_SERVER_EVERYTHING` overrides its path), and
-//! the official Python SDK client (`mcp>=2,<3` from PyPI) in a venv under
-//! `MCP_PEERS_DIR` (default `~/.cache/mcp-platform/peers`).
+//! Real MCP peers for the gateway and upstream suites:
+//! `@modelcontextprotocol/server-everything` from `tests/package.json` in
+//! `tests/node_modules` (`MCP_TEST_SERVER_EVERYTHING` overrides the path of
+//! its `dist/index.js`), and the official Python SDK client (`mcp>=2,<3`
+//! from PyPI) in a venv under `MCP_PEERS_DIR` (default
+//! `~/.cache/mcp-platform/peers`).
+//!
+//! `.ci/run` installs both. When one is missing the first test that needs it
+//! installs it from the registries (npm, PyPI), once per test binary, so
+//! `cargo test --workspace` works on a fresh machine with Node.js and Python.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
 
-/// Where `.ci/run` installs the peers.
+/// Where the Python client's venv lives.
 pub fn peers_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MCP_PEERS_DIR") {
+    if let Some(dir) = std::env::var_os("MCP_PEERS_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
     home.join(".cache/mcp-platform/peers")
 }
 
-const INSTALL: &str = "mkdir -p ~/.cache/mcp-platform/peers && cd ~/.cache/mcp-platform/peers && \
-    npm install @modelcontextprotocol/server-everything && python3 -m venv venv && \
-    venv/bin/pip install \"mcp>=2,<3\" (or run .ci/run; MCP_PEERS_DIR overrides the directory)";
+/// One install at a time within a test binary (its tests run in threads).
+static INSTALLING: Mutex<()> = Mutex::new(());
 
-/// `node_modules/@modelcontextprotocol/server-everything/dist/index.js`.
-pub fn server_everything() -> PathBuf {
-    let path =
-        peers_dir().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+fn install(what: &str, program: &str, args: &[&str], cwd: &Path) {
+    let status = Command::new(program).args(args).current_dir(cwd).status();
     assert!(
-        path.is_file(),
-        "server-everything is not installed at {}; install it with: {INSTALL}",
-        path.display()
+        status.as_ref().is_ok_and(std::process::ExitStatus::success),
+        "installing {what} failed ({program} {}: {status:?}); run .ci/run's install_mcp_peers step",
+        args.join(" ")
     );
+}
+
+/// `dist/index.js` of server-everything, installed with
+/// `npm install --prefix tests` when missing.
+pub fn server_everything() -> PathBuf {
+    if let Some(path) = std::env::var_os("MCP_TEST_SERVER_EVERYTHING").filter(|p| !p.is_empty()) {
+        return path.into();
+    }
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = tests.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let _guard = INSTALLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !path.is_file() {
+        install(
+            "server-everything (npm install --prefix tests)",
+            "npm",
+            &["install", "--no-audit", "--no-fund", "--loglevel=error"],
+            tests,
+        );
+    }
+    assert!(path.is_file(), "{} is missing after npm install", path.display());
     path
 }
 
-/// The Python that has the `mcp` SDK.
+/// The Python that has the `mcp` SDK, installed into a venv when missing.
 pub fn python() -> PathBuf {
-    let path = peers_dir().join("venv/bin/python");
-    assert!(
-        path.is_file(),
-        "the Python MCP client is not installed at {}; install it with: {INSTALL}",
-        path.display()
-    );
+    let dir = peers_dir();
+    let path = dir.join("venv/bin/python");
+    let _guard = INSTALLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let has_sdk = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import mcp"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has_sdk(&path) {
+        std::fs::create_dir_all(&dir).expect("peers directory");
+        install("a venv", "python3", &["-m", "venv", "venv"], &dir);
+        let pip = dir.join("venv/bin/pip");
+        install(
+            "the Python MCP client (pip install \"mcp>=2,<3\")",
+            &pip.to_string_lossy(),
+            &["install", "--quiet", "mcp>=2,<3"],
+            &dir,
+        );
+    }
+    assert!(has_sdk(&path), "the Python MCP client is missing in {}", dir.display());
     path
 }
 

@@ -3,7 +3,8 @@
 //! tests (each test uses its own queue and secret names).
 //!
 //! `MCP_TEST_MOTO_URL` points the suites at a moto that is already running
-//! instead. Otherwise `moto_server` must be on PATH; it is started under a
+//! instead. Otherwise `moto_server` must be on PATH (it is pip-installed
+//! when missing); it is started under a
 //! small Python watchdog that kills it when this test process exits (the
 //! watchdog's stdin closes), so no server outlives the run.
 
@@ -34,7 +35,24 @@ pub async fn endpoint() -> String {
     ENDPOINT.get_or_init(|| url).clone()
 }
 
+/// Installs moto from PyPI when `moto_server` is not on PATH (a fresh
+/// machine; `.ci/run` installs it beforehand).
+fn ensure_installed() {
+    let on_path = |cmd: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {cmd} >/dev/null")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !on_path("moto_server") {
+        let _ = std::process::Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "moto[server]"])
+            .status();
+    }
+}
+
 async fn start() -> String {
+    ensure_installed();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

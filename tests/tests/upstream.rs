@@ -621,25 +621,9 @@ impl Drop for Everything {
     }
 }
 
-/// Where `npm install --prefix tests` put server-everything, or
-/// `MCP_TEST_SERVER_EVERYTHING` (the path of its `dist/index.js`).
-fn server_everything_entry() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("MCP_TEST_SERVER_EVERYTHING").filter(|p| !p.is_empty()) {
-        return path.into();
-    }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(
-        path.exists(),
-        "{} is missing: install the MCP test peers with `npm install --prefix tests` \
-         (from the repository root), or set MCP_TEST_SERVER_EVERYTHING",
-        path.display()
-    );
-    path
-}
 
 async fn start_everything() -> Everything {
-    let entry = server_everything_entry();
+    let entry = mcp_platform_tests::mcp_peers::server_everything();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
