@@ -42,7 +42,9 @@ pub fn server_everything() -> PathBuf {
     }
     let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
     let path = tests.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    let _guard = INSTALLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !path.is_file() {
         install(
             "server-everything (npm install --prefix tests)",
@@ -51,7 +53,11 @@ pub fn server_everything() -> PathBuf {
             tests,
         );
     }
-    assert!(path.is_file(), "{} is missing after npm install", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing after npm install",
+        path.display()
+    );
     path
 }
 
@@ -59,7 +65,9 @@ pub fn server_everything() -> PathBuf {
 pub fn python() -> PathBuf {
     let dir = peers_dir();
     let path = dir.join("venv/bin/python");
-    let _guard = INSTALLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let has_sdk = |python: &Path| {
         Command::new(python)
             .args(["-c", "import mcp"])
@@ -77,7 +85,11 @@ pub fn python() -> PathBuf {
             &dir,
         );
     }
-    assert!(has_sdk(&path), "the Python MCP client is missing in {}", dir.display());
+    assert!(
+        has_sdk(&path),
+        "the Python MCP client is missing in {}",
+        dir.display()
+    );
     path
 }
 

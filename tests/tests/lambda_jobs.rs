@@ -468,8 +468,10 @@ async fn a_scheduled_event_without_a_time_ticks_at_the_current_period() {
         enqueued,
         [
             "deliver_history",
+            "expire_task_results",
             "purge_expired_sessions",
-            "purge_finished_jobs"
+            "purge_finished_jobs",
+            "sync_knowledge"
         ]
     );
 }

@@ -51,6 +51,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/analyze/improvements"),
     ("POST", "/api/v1/analyze/generate-config"),
     ("GET", "/api/v1/tasks"),
+    ("POST", "/api/v1/knowledge/documents"),
+    ("GET", "/api/v1/knowledge/documents"),
+    ("GET", "/api/v1/knowledge/documents/{id}"),
+    ("DELETE", "/api/v1/knowledge/documents/{id}"),
+    ("POST", "/api/v1/knowledge/search"),
     ("GET", "/api/v1/tasks/{id}"),
     ("DELETE", "/api/v1/tasks/{id}"),
     ("GET", "/ws"),
@@ -162,7 +167,7 @@ async fn health_is_503_unhealthy_naming_the_failed_backend_with_the_same_body_sh
     expected.insert("probe".into(), json!(false));
     assert_eq!(
         body,
-        json!({"status": "unhealthy", "checks": expected}),
+        json!({"status": "unhealthy", "checks": expected, "queue": "sql"}),
         "503 carries the same report, naming the failed check"
     );
 }

@@ -1499,7 +1499,8 @@ async fn the_scheduler_and_worker_commands_purge_expired_sessions_end_to_end() {
                 "deliver_history",
                 "expire_task_results",
                 "purge_expired_sessions",
-                "purge_finished_jobs"
+                "purge_finished_jobs",
+                "sync_knowledge"
             ]
             .map(String::from)
             .into(),

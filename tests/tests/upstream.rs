@@ -621,7 +621,6 @@ impl Drop for Everything {
     }
 }
 
-
 async fn start_everything() -> Everything {
     let entry = mcp_platform_tests::mcp_peers::server_everything();
     let port = std::net::TcpListener::bind("127.0.0.1:0")

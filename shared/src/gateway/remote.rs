@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
@@ -226,13 +225,7 @@ pub async fn relay(
         outgoing.insert("mcp-session-id", s);
     }
     match upstream.forward(method, outgoing, body).await {
-        Ok(response) => {
-            // The response compression layer may poll a body again after its
-            // end; the relayed stream must tolerate that (fused).
-            let (parts, body) = response.into_parts();
-            let body = Body::from_stream(futures::StreamExt::fuse(body.into_data_stream()));
-            Response::from_parts(parts, body)
-        }
+        Ok(response) => response,
         Err(e) => axum::response::IntoResponse::into_response(e),
     }
 }

@@ -17,8 +17,8 @@
 
 mod analyze;
 mod deliver_history;
-mod knowledge;
 mod expire_task_results;
+mod knowledge;
 mod purge_expired_sessions;
 mod purge_finished_jobs;
 
@@ -34,8 +34,8 @@ use uuid::Uuid;
 
 pub use analyze::{AnalyzeFeasibility, AnalyzeImprovements, GenerateConfig};
 pub use deliver_history::DeliverHistory;
-pub use knowledge::{IndexDocument, ReindexKnowledge, SyncKnowledge};
 pub use expire_task_results::ExpireTaskResults;
+pub use knowledge::{IndexDocument, ReindexKnowledge, SyncKnowledge};
 pub use purge_expired_sessions::PurgeExpiredSessions;
 pub use purge_finished_jobs::PurgeFinishedJobs;
 
@@ -403,9 +403,9 @@ mod tests {
                 "analyze_feasibility",
                 "analyze_improvements",
                 "deliver_history",
-                "index_document",
                 "expire_task_results",
                 "generate_config",
+                "index_document",
                 "purge_expired_sessions",
                 "purge_finished_jobs",
                 "reindex_knowledge",

@@ -456,5 +456,7 @@ fn relay_body(
             }
         }
     });
-    Body::from_stream(chunks)
+    // Fused: an unfold panics when polled after its end, and layers above
+    // (response compression) may poll a finished body once more.
+    Body::from_stream(chunks.fuse())
 }

@@ -7,9 +7,9 @@
 //! no `RETURNING`, `!` as the LIKE escape (a backslash means different things
 //! in MySQL and SQLite string literals). Where they differ, [`Dialect`] says so.
 
+mod deployments;
 mod job_keys;
 mod knowledge;
-mod deployments;
 mod queue;
 mod sessions;
 mod tasks;
@@ -27,8 +27,8 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-pub use job_keys::{JobKeys, Publication, ORPHAN_AFTER};
 pub use deployments::UsageTotals;
+pub use job_keys::{JobKeys, Publication, ORPHAN_AFTER};
 pub use queue::{JobRecord, JobStatus, SqlJobQueue};
 
 /// Reversible migrations, embedded in the binary, one set per dialect.
