@@ -113,6 +113,24 @@ fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
+/// What every `/mcp/{slug}` method checks first, in order: the Origin, that
+/// the slug names a live deployment, and the caller's right to call it.
+async fn admit(
+    state: &AppState,
+    slug: &str,
+    ip: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+) -> Result<(Arc<Live>, Caller), Response> {
+    check_origin(state, headers).map_err(IntoResponse::into_response)?;
+    let live = state
+        .gateway
+        .live_for_slug(state, slug)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let caller = authenticate(state, headers, ip, &live).await?;
+    Ok((live, caller))
+}
+
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
@@ -317,15 +335,8 @@ async fn post_mcp(
 ) -> Response {
     let started = Instant::now();
     let headers = request.headers().clone();
-    if let Err(e) = check_origin(&state, &headers) {
-        return e.into_response();
-    }
-    let live = match state.gateway.live_for_slug(&state, &slug).await {
-        Ok(l) => l,
-        Err(e) => return e.into_response(),
-    };
-    let caller = match authenticate(&state, &headers, ip, &live).await {
-        Ok(c) => c,
+    let (live, caller) = match admit(&state, &slug, ip, &headers).await {
+        Ok(admitted) => admitted,
         Err(r) => return r,
     };
     let version = match protocol_version(&headers) {
@@ -762,15 +773,8 @@ async fn get_mcp(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = check_origin(&state, &headers) {
-        return e.into_response();
-    }
-    let live = match state.gateway.live_for_slug(&state, &slug).await {
-        Ok(l) => l,
-        Err(e) => return e.into_response(),
-    };
-    let caller = match authenticate(&state, &headers, ip, &live).await {
-        Ok(c) => c,
+    let (live, caller) = match admit(&state, &slug, ip, &headers).await {
+        Ok(admitted) => admitted,
         Err(r) => return r,
     };
     match protocol_version(&headers) {
@@ -832,15 +836,8 @@ async fn delete_mcp(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = check_origin(&state, &headers) {
-        return e.into_response();
-    }
-    let live = match state.gateway.live_for_slug(&state, &slug).await {
-        Ok(l) => l,
-        Err(e) => return e.into_response(),
-    };
-    let caller = match authenticate(&state, &headers, ip, &live).await {
-        Ok(c) => c,
+    let (live, caller) = match admit(&state, &slug, ip, &headers).await {
+        Ok(admitted) => admitted,
         Err(r) => return r,
     };
     let (session, _) = match session_of(&state, &headers, &caller, &live, None).await {
@@ -890,15 +887,8 @@ async fn call_tool_rest(
 ) -> Response {
     let started = Instant::now();
     let headers = request.headers().clone();
-    if let Err(e) = check_origin(&state, &headers) {
-        return e.into_response();
-    }
-    let live = match state.gateway.live_for_slug(&state, &slug).await {
-        Ok(l) => l,
-        Err(e) => return e.into_response(),
-    };
-    let caller = match authenticate(&state, &headers, ip, &live).await {
-        Ok(c) => c,
+    let (live, caller) = match admit(&state, &slug, ip, &headers).await {
+        Ok(admitted) => admitted,
         Err(r) => return r,
     };
     let body = match crate::api::extract::body_bytes(request, &state).await {
