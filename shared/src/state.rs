@@ -263,6 +263,22 @@ async fn knowledge(
     )))
 }
 
+/// A client of `MONGODB_URL`'s database. History, knowledge documents and
+/// task results each hold one; they could share one pool (noted for later).
+#[cfg(feature = "mongodb")]
+async fn connect_mongo(
+    settings: &Settings,
+    url: &Secret,
+) -> anyhow::Result<crate::adapters::mongo::MongoStore> {
+    crate::adapters::mongo::MongoStore::connect(
+        url.expose(),
+        settings.mongodb_database.as_deref(),
+        settings.mongodb_timeout,
+    )
+    .await
+    .context("MONGODB_URL")
+}
+
 /// MongoDB's `knowledge_base` when `MONGODB_URL` is set, otherwise the
 /// relational store.
 async fn document_store(
@@ -271,13 +287,7 @@ async fn document_store(
 ) -> anyhow::Result<Arc<dyn crate::ports::DocumentStore>> {
     #[cfg(feature = "mongodb")]
     if let Some(url) = &settings.mongodb_url {
-        let mongo = crate::adapters::mongo::MongoStore::connect(
-            url.expose(),
-            settings.mongodb_database.as_deref(),
-            settings.mongodb_timeout,
-        )
-        .await
-        .context("MONGODB_URL")?;
+        let mongo = connect_mongo(settings, url).await?;
         mongo
             .ensure_knowledge_indexes()
             .await
@@ -320,13 +330,7 @@ async fn history_store(
 ) -> anyhow::Result<(Arc<dyn HistoryStore>, Option<Arc<SqlStore>>)> {
     #[cfg(feature = "mongodb")]
     if let Some(url) = &settings.mongodb_url {
-        let mongo = crate::adapters::mongo::MongoStore::connect(
-            url.expose(),
-            settings.mongodb_database.as_deref(),
-            settings.mongodb_timeout,
-        )
-        .await
-        .context("MONGODB_URL")?;
+        let mongo = connect_mongo(settings, url).await?;
         mongo
             .ensure_indexes()
             .await
@@ -349,13 +353,7 @@ async fn task_store(
     if let Some(url) = &settings.mongodb_url {
         // Its own client: `history_store` has connected and indexed the
         // database already (health is reported there).
-        let mongo = crate::adapters::mongo::MongoStore::connect(
-            url.expose(),
-            settings.mongodb_database.as_deref(),
-            settings.mongodb_timeout,
-        )
-        .await
-        .context("MONGODB_URL")?;
+        let mongo = connect_mongo(settings, url).await?;
         return Ok(Arc::new(crate::adapters::mongo_tasks::MongoTaskStore::new(
             &mongo,
         )));
