@@ -678,13 +678,7 @@ async fn expire_leases(inner: &Inner) {
     };
     for lease in expired {
         tracing::warn!(job_id = %lease.job_id, priority = lease.priority, "lease expired; the job goes back to the queue");
-        let _ = lease
-            .acker
-            .nack(BasicNackOptions {
-                multiple: false,
-                requeue: true,
-            })
-            .await;
+        give_back(&lease.acker).await;
     }
 }
 
@@ -767,13 +761,7 @@ impl JobQueue for RabbitMqJobQueue {
         };
         if lease.envelope.attempt >= self.inner.max_attempts {
             if let Err(e) = self.publish_dead(&lease.envelope, error).await {
-                let _ = lease
-                    .acker
-                    .nack(BasicNackOptions {
-                        multiple: false,
-                        requeue: true,
-                    })
-                    .await;
+                give_back(&lease.acker).await;
                 return Err(e);
             }
             let _ = lease.acker.ack(BasicAckOptions::default()).await;
@@ -786,13 +774,7 @@ impl JobQueue for RabbitMqJobQueue {
                 Ok(Retried::Scheduled { at })
             }
             Err(e) => {
-                let _ = lease
-                    .acker
-                    .nack(BasicNackOptions {
-                        multiple: false,
-                        requeue: true,
-                    })
-                    .await;
+                give_back(&lease.acker).await;
                 Err(e)
             }
         }
@@ -803,13 +785,7 @@ impl JobQueue for RabbitMqJobQueue {
             return Ok(false);
         };
         if let Err(e) = self.publish_dead(&lease.envelope, error).await {
-            let _ = lease
-                .acker
-                .nack(BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                })
-                .await;
+            give_back(&lease.acker).await;
             return Err(e);
         }
         let _ = lease.acker.ack(BasicAckOptions::default()).await;
@@ -847,6 +823,18 @@ impl JobQueue for RabbitMqJobQueue {
         self.inner.keys.purge(before).await?;
         Ok(0)
     }
+}
+
+/// Returns a delivery to the queue at once (its settlement could not be
+/// stored); the broker redelivers it. Best effort: a lost channel returns it
+/// anyway.
+async fn give_back(acker: &lapin::acker::Acker) {
+    let _ = acker
+        .nack(BasicNackOptions {
+            multiple: false,
+            requeue: true,
+        })
+        .await;
 }
 
 #[cfg(test)]
