@@ -20,16 +20,20 @@ pub struct LexicalChunk {
     pub id: Uuid,
     pub payload: ChunkPayload,
     pub text: String,
-    terms: Vec<String>,
 }
+
+/// A posting: the chunk's slot and the term's count in it.
+type Posting = (u32, u32);
 
 #[derive(Default)]
 pub struct Bm25 {
     slots: Vec<Option<LexicalChunk>>,
-    free: Vec<usize>,
-    postings: HashMap<String, Vec<(usize, u32)>>,
-    by_document: HashMap<Uuid, Vec<usize>>,
-    by_id: HashMap<Uuid, usize>,
+    /// Terms per slot, beside the slots so scoring reads no chunk.
+    lengths: Vec<u32>,
+    free: Vec<u32>,
+    postings: HashMap<String, Vec<Posting>>,
+    by_document: HashMap<Uuid, Vec<u32>>,
+    by_id: HashMap<Uuid, u32>,
     total_terms: u64,
     live: usize,
 }
@@ -38,6 +42,11 @@ pub struct Bm25 {
 pub struct LexicalHit<'a> {
     pub chunk: &'a LexicalChunk,
     pub score: f32,
+}
+
+/// The terms a chunk is indexed under: its document's title, then its text.
+fn chunk_terms(payload: &ChunkPayload, chunk_text: &str) -> Vec<String> {
+    text::terms(&format!("{}\n{chunk_text}", payload.title))
 }
 
 impl Bm25 {
@@ -50,17 +59,20 @@ impl Bm25 {
     }
 
     pub fn chunk(&self, id: Uuid) -> Option<&LexicalChunk> {
-        self.by_id.get(&id).and_then(|&s| self.slots[s].as_ref())
+        self.by_id
+            .get(&id)
+            .and_then(|&s| self.slots[s as usize].as_ref())
     }
 
     /// Replaces the document's chunks with these.
     pub fn put_document(&mut self, document_id: Uuid, chunks: Vec<(Uuid, ChunkPayload, String)>) {
         self.remove_document(document_id);
         for (id, payload, chunk_text) in chunks {
-            let terms = text::terms(&format!("{}\n{chunk_text}", payload.title));
+            let terms = chunk_terms(&payload, &chunk_text);
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.slots.push(None);
-                self.slots.len() - 1
+                self.lengths.push(0);
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 chunks in memory")
             });
             let mut tf: HashMap<&str, u32> = HashMap::new();
             for t in &terms {
@@ -72,15 +84,16 @@ impl Bm25 {
                     .or_default()
                     .push((slot, n));
             }
-            self.total_terms += terms.len() as u64;
+            let length = u32::try_from(terms.len()).unwrap_or(u32::MAX);
+            self.total_terms += u64::from(length);
+            self.lengths[slot as usize] = length;
             self.live += 1;
             self.by_document.entry(document_id).or_default().push(slot);
             self.by_id.insert(id, slot);
-            self.slots[slot] = Some(LexicalChunk {
+            self.slots[slot as usize] = Some(LexicalChunk {
                 id,
                 payload,
                 text: chunk_text,
-                terms,
             });
         }
     }
@@ -90,10 +103,12 @@ impl Bm25 {
             return;
         };
         for slot in slots {
-            let Some(chunk) = self.slots[slot].take() else {
+            let Some(chunk) = self.slots[slot as usize].take() else {
                 continue;
             };
-            let mut distinct = chunk.terms.clone();
+            // The terms are derived again rather than kept per chunk: they
+            // would cost more memory than the text itself.
+            let mut distinct = chunk_terms(&chunk.payload, &chunk.text);
             distinct.sort_unstable();
             distinct.dedup();
             for term in distinct {
@@ -104,7 +119,7 @@ impl Bm25 {
                     }
                 }
             }
-            self.total_terms -= chunk.terms.len() as u64;
+            self.total_terms -= u64::from(self.lengths[slot as usize]);
             self.live -= 1;
             self.by_id.remove(&chunk.id);
             self.free.push(slot);
@@ -115,7 +130,7 @@ impl Bm25 {
     /// Only chunks sharing at least one term with the query score.
     #[allow(clippy::cast_precision_loss)]
     pub fn search(&self, query: &str, filter: &VectorFilter, limit: usize) -> Vec<LexicalHit<'_>> {
-        if self.live == 0 {
+        if self.live == 0 || limit == 0 {
             return Vec::new();
         }
         let mut terms = text::terms(query);
@@ -123,7 +138,10 @@ impl Bm25 {
         terms.dedup();
         let n = self.live as f32;
         let avg_len = (self.total_terms as f32 / n).max(1.0);
-        let mut scores: HashMap<usize, f32> = HashMap::new();
+        // Dense accumulators: common terms touch most chunks, and a hash map
+        // per posting cost more than the whole rest of a search.
+        let mut scores = vec![0f32; self.slots.len()];
+        let mut touched: Vec<u32> = Vec::new();
         for term in &terms {
             let Some(list) = self.postings.get(term) else {
                 continue;
@@ -131,29 +149,47 @@ impl Bm25 {
             let df = list.len() as f32;
             let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
             for &(slot, tf) in list {
-                let Some(chunk) = &self.slots[slot] else {
-                    continue;
-                };
                 let tf = tf as f32;
-                let len = chunk.terms.len() as f32;
+                let len = self.lengths[slot as usize] as f32;
                 let s = idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg_len));
-                *scores.entry(slot).or_default() += s;
+                let score = &mut scores[slot as usize];
+                // Every term's contribution is positive, so 0 means unseen.
+                if *score == 0.0 {
+                    touched.push(slot);
+                }
+                *score += s;
             }
         }
-        let mut hits: Vec<LexicalHit<'_>> = scores
+        let chunk = |slot: u32| self.slots[slot as usize].as_ref();
+        let unfiltered = *filter == VectorFilter::default();
+        let mut ranked: Vec<(f32, u32)> = touched
             .into_iter()
-            .filter_map(|(slot, score)| {
-                let chunk = self.slots[slot].as_ref()?;
-                filter_matches(filter, &chunk.payload).then_some(LexicalHit { chunk, score })
+            .filter(|&slot| {
+                unfiltered || chunk(slot).is_some_and(|c| filter_matches(filter, &c.payload))
             })
+            .map(|slot| (scores[slot as usize], slot))
             .collect();
-        hits.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.chunk.id.cmp(&b.chunk.id))
-        });
-        hits.truncate(limit);
-        hits
+        // Ties (rare) go to the smaller chunk id, so the order is stable.
+        let best_first = |a: &(f32, u32), b: &(f32, u32)| {
+            b.0.total_cmp(&a.0).then_with(|| {
+                let id = |slot| chunk(slot).map(|c| c.id);
+                id(a.1).cmp(&id(b.1))
+            })
+        };
+        if ranked.len() > limit {
+            ranked.select_nth_unstable_by(limit - 1, best_first);
+            ranked.truncate(limit);
+        }
+        ranked.sort_by(best_first);
+        ranked
+            .into_iter()
+            .filter_map(|(score, slot)| {
+                Some(LexicalHit {
+                    chunk: chunk(slot)?,
+                    score,
+                })
+            })
+            .collect()
     }
 }
 
@@ -172,6 +208,36 @@ mod tests {
             owner_id: None,
             public: true,
             created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_limited_search_is_the_head_of_the_full_ranking() {
+        let mut index = Bm25::default();
+        let words = ["alpha", "beta", "gamma", "delta", "omega"];
+        for i in 0..200usize {
+            let doc = Uuid::new_v4();
+            // Varying counts and lengths give many distinct scores and some ties.
+            let text: Vec<&str> = (0..(i % 7 + 1)).map(|k| words[(i + k) % 5]).collect();
+            index.put_document(
+                doc,
+                vec![(Uuid::new_v4(), payload(doc, "Doc"), text.join(" "))],
+            );
+        }
+        let all = VectorFilter::default();
+        let full: Vec<Uuid> = index
+            .search("alpha gamma", &all, usize::MAX)
+            .iter()
+            .map(|h| h.chunk.id)
+            .collect();
+        assert!(full.len() > 20);
+        for limit in [1, 5, 20] {
+            let head: Vec<Uuid> = index
+                .search("alpha gamma", &all, limit)
+                .iter()
+                .map(|h| h.chunk.id)
+                .collect();
+            assert_eq!(head, full[..limit], "limit {limit}");
         }
     }
 
