@@ -559,6 +559,63 @@ async fn a_silent_post_body_times_out_but_a_get_stream_does_not() {
 }
 
 #[tokio::test]
+async fn a_small_answer_of_known_length_comes_whole_and_a_stalled_one_times_out() {
+    const ANSWER: &str = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+    let router = Router::new()
+        .route(
+            "/mcp",
+            any(|| async { ([(http::header::CONTENT_TYPE, "application/json")], ANSWER) }),
+        )
+        .route(
+            "/stalled",
+            any(|| async {
+                // Promises 64 bytes, sends 10, then goes silent.
+                let chunks = futures::stream::once(async {
+                    Ok::<_, std::io::Error>(Bytes::from_static(b"{\"partial\""))
+                })
+                .chain(futures::stream::pending());
+                (
+                    [
+                        (http::header::CONTENT_TYPE, "application/json"),
+                        (http::header::CONTENT_LENGTH, "64"),
+                    ],
+                    Body::from_stream(chunks),
+                )
+            }),
+        );
+    let addr = serve(router).await;
+    let timeouts = UpstreamTimeouts {
+        idle: Duration::from_millis(300),
+        ..UpstreamTimeouts::default()
+    };
+    let at = |path: &str| {
+        RemoteUpstream::with_options(
+            &format!("http://127.0.0.1:{}{path}", addr.port()),
+            LOOPBACK_ONLY,
+            std::iter::empty::<(&str, &str)>(),
+            timeouts,
+        )
+        .expect("allowed")
+    };
+
+    let response = post(&at("/mcp")).await.expect("answer");
+    // Relayed with its length, not re-chunked.
+    assert_eq!(
+        axum::body::HttpBody::size_hint(response.body()).exact(),
+        Some(ANSWER.len() as u64)
+    );
+    assert_eq!(read_body(response).await, ANSWER);
+
+    // Its head has arrived but not its end: a 504, never a truncated 200.
+    match post(&at("/stalled")).await {
+        Err(err @ UpstreamError::Timeout { .. }) => {
+            assert_eq!(err.into_response().status(), 504);
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn unreachable_and_slow_upstreams_are_typed_errors() {
     let closed_port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -1,5 +1,5 @@
 //! Usage rows leave the call path through a channel; a background task
-//! writes them in batches (every [`FLUSH_EVERY`] or [`BATCH`] rows), so a
+//! writes them in batches of up to [`BATCH`] rows every [`FLUSH_EVERY`], so a
 //! call never waits for a database write. A full channel drops rows (logged)
 //! rather than slowing calls down.
 
@@ -57,24 +57,40 @@ impl UsageRecorder {
     }
 }
 
+/// Drains the channel on a timer instead of waiting on it: a receiver parked
+/// in `recv()` would be woken by every call, a cross-thread wake-up on the
+/// call path; one parked on the timer costs the call nothing.
 async fn flush_loop(sql: Arc<SqlStore>, mut rx: mpsc::Receiver<UsageRow>) {
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        // Wait for the first row, then gather for a moment.
-        match rx.recv().await {
-            Some(row) => batch.push(row),
-            None => return,
-        }
-        let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
-        while batch.len() < BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(row)) => batch.push(row),
-                Ok(None) | Err(_) => break,
+        tick.tick().await;
+        let open = loop {
+            match rx.try_recv() {
+                Ok(row) => {
+                    batch.push(row);
+                    if batch.len() == BATCH {
+                        flush(&sql, &mut batch).await;
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break true,
+                Err(mpsc::error::TryRecvError::Disconnected) => break false,
             }
+        };
+        flush(&sql, &mut batch).await;
+        if !open {
+            return;
         }
-        if let Err(e) = sql.insert_usage(&batch).await {
-            tracing::warn!(error = %e, rows = batch.len(), "usage rows not stored");
-        }
-        batch.clear();
     }
+}
+
+async fn flush(sql: &SqlStore, batch: &mut Vec<UsageRow>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(e) = sql.insert_usage(batch).await {
+        tracing::warn!(error = %e, rows = batch.len(), "usage rows not stored");
+    }
+    batch.clear();
 }

@@ -78,6 +78,12 @@ const RESERVED_CONFIG_HEADERS: &[&str] = &[
 
 const MAX_REDIRECTS: usize = 5;
 
+/// A response body of known length up to this size, other than an event
+/// stream, is read whole and passed on with its length. A JSON-RPC answer is
+/// one small body; relaying it chunk by chunk only adds chunked framing and a
+/// stream adapter per call.
+const WHOLE_BODY_MAX_BYTES: u64 = 256 * 1024;
+
 /// How long each phase of an upstream exchange may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpstreamTimeouts {
@@ -362,11 +368,7 @@ impl RemoteUpstream {
                 hops += 1;
                 continue;
             }
-            return Ok(relay(
-                response,
-                (!is_get).then_some(self.timeouts.idle),
-                host,
-            ));
+            return relay(response, (!is_get).then_some(self.timeouts.idle), host).await;
         }
     }
 }
@@ -387,7 +389,11 @@ fn redirect_target(response: &reqwest::Response, current: &Url) -> Option<Url> {
 
 /// The relayed response: the status, the MCP response headers and the body,
 /// streamed.
-fn relay(response: reqwest::Response, idle: Option<Duration>, host: String) -> Response<Body> {
+async fn relay(
+    response: reqwest::Response,
+    idle: Option<Duration>,
+    host: String,
+) -> Result<Response<Body>, UpstreamError> {
     let mut relayed = Response::new(Body::empty());
     *relayed.status_mut() = response.status();
     let out = relayed.headers_mut();
@@ -396,8 +402,26 @@ fn relay(response: reqwest::Response, idle: Option<Duration>, host: String) -> R
             out.append(*name, value.clone());
         }
     }
-    *relayed.body_mut() = relay_body(response.bytes_stream(), idle, host);
-    relayed
+    let event_stream = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let small = response
+        .content_length()
+        .is_some_and(|n| n <= WHOLE_BODY_MAX_BYTES);
+    *relayed.body_mut() = if small && !event_stream {
+        let whole = match idle {
+            None => response.bytes().await,
+            Some(limit) => tokio::time::timeout(limit, response.bytes())
+                .await
+                .map_err(|_| UpstreamError::Timeout { host: host.clone() })?,
+        };
+        Body::from(whole.map_err(|err| classify(err, host))?)
+    } else {
+        relay_body(response.bytes_stream(), idle, host)
+    };
+    Ok(relayed)
 }
 
 /// Sorts a client error into the typed error, looking through its cause chain
