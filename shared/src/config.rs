@@ -67,7 +67,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
     /// `sqlite://…`; unset means `sqlite://{data_dir}/mcp-platform.db`.
-    pub database_url: String,
+    /// A `Secret`: a MySQL URL carries the password.
+    pub database_url: Secret,
     pub jwt_secret: JwtSecretSource,
     pub jwt_issuer: String,
     pub jwt_audience: String,
@@ -427,7 +428,7 @@ impl Settings {
         Ok(Self {
             app_env,
             bind,
-            database_url,
+            database_url: Secret::new(database_url),
             jwt_secret,
             jwt_issuer: source
                 .first(&["JWT_ISSUER"])
@@ -820,11 +821,30 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "mysql", feature = "redis", feature = "rabbitmq"))]
+    fn debug_output_of_the_settings_holds_no_credential() {
+        let s = load(&[
+            ("DATABASE_URL", "mysql://app:db-pass-1@127.0.0.1:3306/mcp"),
+            ("REDIS_URL", "redis://:redis-pass-2@127.0.0.1:6379"),
+            ("JOB_QUEUE_URL", "amqp://app:amqp-pass-3@127.0.0.1:5672/%2f"),
+            (
+                "JWT_SECRET",
+                "jwt-secret-4-long-enough-for-the-minimum-length-check",
+            ),
+        ])
+        .expect("settings load");
+        let printed = format!("{s:?}");
+        for secret in ["db-pass-1", "redis-pass-2", "amqp-pass-3", "jwt-secret-4"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+    }
+
+    #[test]
     fn nothing_set_is_the_embedded_default() {
         let s = load(&[]).expect("defaults load");
         assert_eq!(s.bind.to_string(), "127.0.0.1:8000");
         assert_eq!(s.data_dir, PathBuf::from("data"));
-        assert!(s.database_url.starts_with("sqlite://"));
+        assert!(s.database_url.expose().starts_with("sqlite://"));
         assert!(matches!(s.jwt_secret, JwtSecretSource::File(_)));
         assert_eq!(s.access_token_ttl, Duration::from_secs(900));
     }

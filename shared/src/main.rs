@@ -210,7 +210,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Migrate { action, .. } => {
             std::fs::create_dir_all(&settings.data_dir)?;
-            let store = SqlStore::connect(&settings.database_url).await?;
+            let store = SqlStore::connect(settings.database_url.expose()).await?;
             let (migrator, pool) = (store.migrator(), store.pool());
             match action {
                 MigrateAction::Up => {

@@ -59,14 +59,15 @@ impl AppState {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Only the embedded pieces keep files; a Lambda with MySQL and a given
         // secret must not need a writable directory (only /tmp is writable there).
-        let needs_data_dir = Dialect::of_url(&settings.database_url) == Some(Dialect::Sqlite)
+        let needs_data_dir = Dialect::of_url(settings.database_url.expose())
+            == Some(Dialect::Sqlite)
             || matches!(settings.jwt_secret, JwtSecretSource::File(_));
         if needs_data_dir {
             std::fs::create_dir_all(&settings.data_dir).with_context(|| {
                 format!("creating data directory {}", settings.data_dir.display())
             })?;
         }
-        let store = SqlStore::connect(&settings.database_url)
+        let store = SqlStore::connect(settings.database_url.expose())
             .await
             .context("opening the database")?;
         store

@@ -151,7 +151,7 @@ async fn a_cold_start_resolves_references_once_and_leaves_plain_values_alone() {
         JwtSecretSource::Given(secret) => assert_eq!(secret.expose(), s.jwt),
         other => panic!("the signing secret comes from the secret: {other:?}"),
     }
-    assert_eq!(state.settings.database_url, s.db_url);
+    assert_eq!(state.settings.database_url.expose(), s.db_url);
     assert_eq!(state.settings.bind.port(), 5432);
     assert_eq!(state.settings.jwt_issuer, "plain-issuer");
     let debug = format!("{:?}", state.settings);
