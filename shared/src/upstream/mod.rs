@@ -388,7 +388,7 @@ fn redirect_target(response: &reqwest::Response, current: &Url) -> Option<Url> {
 }
 
 /// The relayed response: the status, the MCP response headers and the body,
-/// streamed.
+/// read whole when it is small and of known length, otherwise streamed.
 async fn relay(
     response: reqwest::Response,
     idle: Option<Duration>,
