@@ -1140,7 +1140,10 @@ async fn poison_job_on(transport: &str) {
         Duration::from_secs(30),
         || async {
             let counts = queue.counts().await.expect("counts");
-            (counts.pending() == 0).then_some(counts)
+            // Nothing pending is not enough: a broker's dead-lettering is
+            // asynchronous, so a rejected job can be in neither queue for a
+            // moment. Wait until all 44 jobs are settled one way or the other.
+            (counts.pending() == 0 && counts.done + counts.dead >= 44).then_some(counts)
         },
     )
     .await;
