@@ -108,6 +108,8 @@ struct Gather {
 
 static GATHERED: AtomicUsize = AtomicUsize::new(0);
 static GATHERED_MAX: AtomicUsize = AtomicUsize::new(0);
+/// Woken whenever another record joins.
+static ALL_GATHERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 #[async_trait]
 impl Job for Gather {
@@ -115,10 +117,16 @@ impl Job for Gather {
     async fn run(self, _ctx: &JobContext<'_>) -> Result<(), JobError> {
         let now = GATHERED.fetch_add(1, Ordering::SeqCst) + 1;
         GATHERED_MAX.fetch_max(now, Ordering::SeqCst);
+        ALL_GATHERED.notify_waiters();
         let met = async {
-            while GATHERED_MAX.load(Ordering::SeqCst) < self.together {
-                tokio::task::yield_now().await;
-                tokio::time::sleep(Duration::from_millis(2)).await;
+            loop {
+                // Made before the check: a notification between the check
+                // and the wait still wakes it.
+                let gathered = ALL_GATHERED.notified();
+                if GATHERED_MAX.load(Ordering::SeqCst) >= self.together {
+                    break;
+                }
+                gathered.await;
             }
         };
         let outcome = tokio::time::timeout(Duration::from_secs(10), met).await;

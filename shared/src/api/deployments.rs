@@ -276,6 +276,15 @@ async fn list_deployments(
     }))
 }
 
+/// The deployment `id`, or a 404 naming it.
+async fn deployment_or_404(state: &AppState, id: Uuid) -> Result<Deployment> {
+    state
+        .sql
+        .find_deployment(id)
+        .await?
+        .ok_or_else(|| crate::error::Error::not_found("deployment", id))
+}
+
 #[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments", params(("id" = Uuid, Path)),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = DeploymentView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -286,11 +295,7 @@ async fn get_deployment(
 ) -> Result<Json<DeploymentView>> {
     require(&principal, Permission::DeploymentsRead)?;
     let id = path_uuid("id", &id)?;
-    let d = state
-        .sql
-        .find_deployment(id)
-        .await?
-        .ok_or_else(|| crate::error::Error::not_found("deployment", id))?;
+    let d = deployment_or_404(&state, id).await?;
     let totals = state.sql.usage_totals(id).await?;
     #[allow(clippy::cast_precision_loss)]
     let metrics = DeploymentMetrics {
@@ -316,19 +321,11 @@ async fn stop_deployment(
 ) -> Result<Json<DeploymentView>> {
     require(&principal, Permission::DeploymentsWrite)?;
     let id = path_uuid("id", &id)?;
-    let d = state
-        .sql
-        .find_deployment(id)
-        .await?
-        .ok_or_else(|| crate::error::Error::not_found("deployment", id))?;
+    let d = deployment_or_404(&state, id).await?;
     require_owner(&principal, d.owner_id)?;
     let changed = state.sql.stop_deployment(id).await?;
     state.gateway.stop_local(id);
-    let d = state
-        .sql
-        .find_deployment(id)
-        .await?
-        .ok_or_else(|| crate::error::Error::not_found("deployment", id))?;
+    let d = deployment_or_404(&state, id).await?;
     if changed {
         publish(
             state.events.as_ref(),
