@@ -23,7 +23,7 @@ OUT=$ROOT/bench/results/jobs-$STAMP.txt
   printf 'jobs benchmark %s, commit %s\n' "$STAMP" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   printf 'load before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT"
-cargo test --release -p mcp-platform-tests --test queue -- \
-  --ignored --nocapture --exact no_op_job_throughput 2>&1 |
+cargo test --release -p mcp-platform-tests --test suite -- \
+  --ignored --nocapture --exact queue::no_op_job_throughput 2>&1 |
   grep -E 'no-op jobs|test result' | tee -a "$OUT"
 printf 'report: %s\n' "$OUT"

@@ -1712,7 +1712,7 @@ impl Job for NoOp {
 }
 
 /// A measurement, not a check (bench/jobs.sh runs it): `cargo test --release
-/// -p mcp-platform-tests --test queue -- --ignored --nocapture no_op`.
+/// -p mcp-platform-tests --test suite -- --ignored --nocapture no_op`.
 /// `MCP_BENCH_QUEUES` picks the queues (default `sql,rabbitmq,sqs`),
 /// `MCP_BENCH_JOBS` the number of jobs (default 5000).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

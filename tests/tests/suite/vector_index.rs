@@ -5,7 +5,7 @@
 //!   comments, so the suite itself is checked on every run;
 //! - `qdrant`: when `MCP_TEST_QDRANT_URL` is set (gRPC, e.g.
 //!   `http://127.0.0.1:6334`) and the `qdrant` feature is on:
-//!   `cargo test -p mcp-platform-tests --features qdrant --test vector_index`.
+//!   `cargo test -p mcp-platform-tests --features qdrant --test suite -- vector_index::`.
 //!   No Qdrant server runs on the development machines, so without the URL
 //!   the Qdrant instance is skipped with a message (the agreed exception).
 //!
@@ -76,7 +76,7 @@ fn qdrant(url: &str) -> Instance {
 fn qdrant(url: &str) -> Instance {
     panic!(
         "MCP_TEST_QDRANT_URL={url} is set but the Qdrant adapter is not built: \
-         cargo test -p mcp-platform-tests --features qdrant --test vector_index"
+         cargo test -p mcp-platform-tests --features qdrant --test suite -- vector_index::"
     )
 }
 

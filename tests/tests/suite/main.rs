@@ -1,0 +1,34 @@
+//! Every black-box suite in one test binary. Each module was a binary of its
+//! own; 29 binaries of ~135 MB each (every one links the whole platform) filled
+//! a CI disk and spent minutes linking. Run one suite with a filter:
+//! `cargo test -p mcp-platform-tests --test suite -- queue::`.
+
+mod analysis;
+mod analyze_tasks;
+mod auth;
+mod bad_input;
+mod contracts;
+mod embedders;
+mod embeddings;
+mod gateway;
+mod knowledge;
+mod knowledge_contracts;
+mod knowledge_properties;
+mod lambda;
+mod lambda_jobs;
+mod migrations;
+mod ops;
+mod outage;
+mod permissions;
+mod properties;
+mod queue;
+mod rate_limits;
+mod realtime;
+mod retrieval;
+mod secrets;
+mod secrets_manager;
+mod smoke;
+mod tokens;
+mod tools;
+mod upstream;
+mod vector_index;
