@@ -1,9 +1,10 @@
 //! The remote runner's HTTP side: one MCP Streamable HTTP exchange proxied to
 //! a tool's upstream server URL.
 //!
-//! - Every upstream is dialled through one pooled client per [`SsrfPolicy`]
-//!   whose resolver enforces the policy ([`ssrf`]), so the check and the
-//!   connect see the same addresses. Redirects are followed by
+//! - Every upstream is dialled through a connection pool per [`SsrfPolicy`]
+//!   ([`conn`]) whose connector resolves through the policy ([`ssrf`]), so
+//!   the check and the connect see the same addresses. Each connection is
+//!   driven by the task that uses it, not by a task of its own. Redirects are followed by
 //!   [`RemoteUpstream::forward`] itself: each hop's URL is checked, and the
 //!   configured headers go to the configured origin only.
 //! - Only the MCP transport headers cross in either direction: the caller's
@@ -13,21 +14,26 @@
 //!   API key) are added by the platform.
 //! - Response bodies are relayed chunk by chunk as they arrive, so an SSE
 //!   stream's first event reaches the client while the upstream is still
-//!   working. There is no total timeout: a GET stream may legitimately stay
+//!   working. What has already arrived when the head does is passed on with
+//!   it, so an answer that is complete by then goes out as one response. There is no total timeout: a GET stream may legitimately stay
 //!   open for hours. The connect, the response head and (for POST) every gap
 //!   between two body chunks have their own limits.
 
+mod conn;
 pub mod ssrf;
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use futures::{FutureExt, Stream, StreamExt};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
 use reqwest::Url;
+
+use conn::{Origin, Pool, PooledBody};
 
 pub use ssrf::{Refused, SsrfPolicy};
 
@@ -184,43 +190,6 @@ fn invalid_config(field: &'static str, message: String) -> Error {
     )
 }
 
-/// The pooled client of a policy (and connect timeout). There are four
-/// policies and in practice one timeout, so a handful of clients at most, each
-/// built on first use and shared by every upstream under it.
-fn shared_client(
-    policy: SsrfPolicy,
-    connect_timeout: Duration,
-) -> reqwest::Result<reqwest::Client> {
-    type Clients = parking_lot::Mutex<Vec<(SsrfPolicy, Duration, reqwest::Client)>>;
-    static CLIENTS: OnceLock<Clients> = OnceLock::new();
-    let mut clients = CLIENTS.get_or_init(Default::default).lock();
-    if let Some((_, _, client)) = clients
-        .iter()
-        .find(|(p, connect, _)| *p == policy && *connect == connect_timeout)
-    {
-        return Ok(client.clone());
-    }
-    let client = build_client(policy, connect_timeout)?;
-    clients.push((policy, connect_timeout, client.clone()));
-    Ok(client)
-}
-
-fn build_client(policy: SsrfPolicy, connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .dns_resolver(std::sync::Arc::new(ssrf::GuardedResolver { policy }))
-        // `RemoteUpstream::forward` follows redirects itself (policy check and
-        // header scoping per hop).
-        .redirect(reqwest::redirect::Policy::none())
-        // A proxy would dial the upstream itself, past the resolver's check.
-        .no_proxy()
-        .connect_timeout(connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(64)
-        .tcp_nodelay(true)
-        .user_agent(concat!("mcp-platform-gateway/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
 /// A Streamable HTTP MCP server the gateway proxies to.
 #[derive(Debug, Clone)]
 pub struct RemoteUpstream {
@@ -228,7 +197,7 @@ pub struct RemoteUpstream {
     policy: SsrfPolicy,
     headers: HeaderMap,
     timeouts: UpstreamTimeouts,
-    client: reqwest::Client,
+    pool: Arc<Pool>,
 }
 
 impl RemoteUpstream {
@@ -286,18 +255,12 @@ impl RemoteUpstream {
             header_value.set_sensitive(true);
             header_map.append(header_name, header_value);
         }
-        let host = parsed.host_str().unwrap_or_default().to_owned();
-        let client =
-            shared_client(policy, timeouts.connect).map_err(|e| UpstreamError::Unreachable {
-                host: host.clone(),
-                cause: format!("the HTTP client could not be built: {e}"),
-            })?;
         Ok(Self {
+            pool: Pool::shared(policy, timeouts.connect),
             url: parsed,
             policy,
             headers: header_map,
             timeouts,
-            client,
         })
     }
 
@@ -328,25 +291,33 @@ impl RemoteUpstream {
         let mut hops = 0;
         loop {
             let host = url.host_str().unwrap_or_default().to_owned();
-            let mut outgoing = if url.origin() == self.url.origin() {
-                self.headers.clone()
-            } else {
-                HeaderMap::new()
-            };
-            outgoing.extend(caller_headers.clone());
-            let mut request = self
-                .client
-                .request(method.clone(), url.clone())
-                .headers(outgoing);
-            if !body.is_empty() {
-                request = request.body(body.clone());
+            let mut request = Request::builder()
+                .method(method.clone())
+                .uri(origin_form(&url))
+                .body(Full::new(body.clone()))
+                .map_err(|e| UpstreamError::Invalid {
+                    field: "url",
+                    message: format!("not usable in a request: {e}"),
+                })?;
+            let outgoing = request.headers_mut();
+            if url.origin() == self.url.origin() {
+                outgoing.extend(self.headers.clone());
             }
-            let response = match tokio::time::timeout(self.timeouts.response, request.send()).await
-            {
-                Err(_) => return Err(UpstreamError::Timeout { host }),
-                Ok(Err(err)) => return Err(classify(err, host)),
-                Ok(Ok(response)) => response,
+            outgoing.extend(caller_headers.clone());
+            outgoing.insert(http::header::HOST, host_header(&url)?);
+            outgoing.insert(
+                http::header::USER_AGENT,
+                HeaderValue::from_static(USER_AGENT),
+            );
+            let origin = Origin {
+                tls: url.scheme() == "https",
+                host: host.clone(),
+                port: url.port_or_known_default().unwrap_or(80),
             };
+            let response =
+                tokio::time::timeout(self.timeouts.response, self.pool.send(&origin, request))
+                    .await
+                    .map_err(|_| UpstreamError::Timeout { host: host.clone() })??;
             if let Some(next) = redirect_target(&response, &url) {
                 if hops == MAX_REDIRECTS {
                     return Err(UpstreamError::Refused(Refused {
@@ -373,8 +344,32 @@ impl RemoteUpstream {
     }
 }
 
+const USER_AGENT: &str = concat!("mcp-platform-gateway/", env!("CARGO_PKG_VERSION"));
+
+/// The request target of a request to `url`: its path and query.
+fn origin_form(url: &Url) -> String {
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// The `Host` header of a request to `url`: the host, and the port unless it
+/// is the scheme's default.
+fn host_header(url: &Url) -> Result<HeaderValue, UpstreamError> {
+    let host = url.host_str().unwrap_or_default();
+    let value = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    HeaderValue::from_str(&value).map_err(|_| UpstreamError::Invalid {
+        field: "url",
+        message: "the host is not usable in a Host header".into(),
+    })
+}
+
 /// The next URL of a redirect response, resolved against the current one.
-fn redirect_target(response: &reqwest::Response, current: &Url) -> Option<Url> {
+fn redirect_target<B>(response: &http::Response<B>, current: &Url) -> Option<Url> {
     let status = response.status().as_u16();
     if !matches!(status, 301 | 302 | 303 | 307 | 308) {
         return None;
@@ -387,59 +382,69 @@ fn redirect_target(response: &reqwest::Response, current: &Url) -> Option<Url> {
     current.join(location).ok()
 }
 
-/// The relayed response: the status, the MCP response headers and the body,
-/// read whole when it is small and of known length, otherwise streamed.
+/// The relayed response: the status, the MCP response headers and the body.
+/// A small body of known length (not an event stream) is read whole. Any
+/// other body is passed on as it comes, starting with what has already
+/// arrived: when that is all of it (a JSON-RPC answer on an SSE stream that
+/// the server wrote in one go), it goes out whole, with its length.
 async fn relay(
-    response: reqwest::Response,
+    response: http::Response<PooledBody>,
     idle: Option<Duration>,
     host: String,
 ) -> Result<Response<Body>, UpstreamError> {
+    let (head, mut body) = response.into_parts();
     let mut relayed = Response::new(Body::empty());
-    *relayed.status_mut() = response.status();
+    *relayed.status_mut() = head.status;
     let out = relayed.headers_mut();
     for name in FORWARDED_RESPONSE_HEADERS {
-        for value in response.headers().get_all(*name) {
+        for value in head.headers.get_all(*name) {
             out.append(*name, value.clone());
         }
     }
-    let event_stream = response
-        .headers()
+    let body_failed = |err: hyper::Error| UpstreamError::Unreachable {
+        host: host.clone(),
+        cause: format!("reading the response body failed: {err}"),
+    };
+    let event_stream = head
+        .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    let small = response
-        .content_length()
+    let small = hyper::body::Body::size_hint(&body)
+        .exact()
         .is_some_and(|n| n <= WHOLE_BODY_MAX_BYTES);
-    *relayed.body_mut() = if small && !event_stream {
+    if small && !event_stream {
         let whole = match idle {
-            None => response.bytes().await,
-            Some(limit) => tokio::time::timeout(limit, response.bytes())
+            None => body.collect().await,
+            Some(limit) => tokio::time::timeout(limit, body.collect())
                 .await
                 .map_err(|_| UpstreamError::Timeout { host: host.clone() })?,
         };
-        Body::from(whole.map_err(|err| classify(err, host))?)
-    } else {
-        relay_body(response.bytes_stream(), idle, host)
-    };
+        *relayed.body_mut() = Body::from(whole.map_err(body_failed)?.to_bytes());
+        return Ok(relayed);
+    }
+    // Take what is there without waiting: `now_or_never` polls once, and the
+    // body's polls drive the connection, so this reads what the socket holds.
+    let mut arrived = Vec::new();
+    while let Some(frame) = body.frame().now_or_never() {
+        match frame {
+            None => {
+                *relayed.body_mut() = Body::from(concat(arrived));
+                return Ok(relayed);
+            }
+            Some(Ok(frame)) => arrived.extend(frame.into_data().ok()),
+            Some(Err(err)) => return Err(body_failed(err)),
+        }
+    }
+    let rest = futures::stream::iter(arrived.into_iter().map(Ok)).chain(body.into_data_stream());
+    *relayed.body_mut() = relay_body(rest, idle, host);
     Ok(relayed)
 }
 
-/// Sorts a client error into the typed error, looking through its cause chain
-/// for the SSRF guard's refusal (raised by the resolver, wrapped by reqwest).
-fn classify(err: reqwest::Error, host: String) -> UpstreamError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    while let Some(e) = source {
-        if let Some(refused) = e.downcast_ref::<Refused>() {
-            return UpstreamError::Refused(refused.clone());
-        }
-        source = e.source();
-    }
-    if err.is_timeout() {
-        return UpstreamError::Timeout { host };
-    }
-    UpstreamError::Unreachable {
-        host,
-        cause: format!("{:#}", anyhow::Error::new(err)),
+fn concat(chunks: Vec<Bytes>) -> Bytes {
+    match <[Bytes; 1]>::try_from(chunks) {
+        Ok([one]) => one,
+        Err(chunks) => chunks.concat().into(),
     }
 }
 
@@ -447,7 +452,7 @@ fn classify(err: reqwest::Error, host: String) -> UpstreamError {
 /// With `idle`, a silence longer than that ends the body with an error (the
 /// client sees a truncated response rather than a hang).
 fn relay_body(
-    upstream: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+    upstream: impl Stream<Item = Result<Bytes, hyper::Error>> + Send + 'static,
     idle: Option<Duration>,
     host: String,
 ) -> Body {

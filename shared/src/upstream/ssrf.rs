@@ -5,19 +5,18 @@
 //! this guard `/mcp/{slug}` would let any developer make the platform call its
 //! own neighbours (databases on the private network, the cloud metadata service,
 //! admin ports on loopback). The check is on *addresses*, not names:
-//! - [`GuardedResolver`] is the HTTP client's DNS resolver, so the addresses that
-//!   are checked are the very ones the connector dials — a name that resolves to
-//!   a public address for the check and to 127.0.0.1 for the connect (DNS
-//!   rebinding) cannot slip through between the two.
-//! - IP-literal hosts never reach a resolver (the connector dials them as they
-//!   are), so [`SsrfPolicy::check_url`] checks them on the first request and on
-//!   every redirect hop. The URL parser (WHATWG) has already turned spellings such
-//!   as `2130706433`, `0x7f.1` or `0177.0.0.1` into the IPv4 address they denote.
+//! - [`resolve`] is the connector's only way from a host to addresses, so the
+//!   addresses that are checked are the very ones it dials — a name that
+//!   resolves to a public address for the check and to 127.0.0.1 for the connect
+//!   (DNS rebinding) cannot slip through between the two.
+//! - IP-literal hosts are checked by [`SsrfPolicy::check_url`] when the upstream
+//!   is configured and on every redirect hop, and again by [`resolve`] before
+//!   the connect. The URL parser (WHATWG) has already turned spellings such as
+//!   `2130706433`, `0x7f.1` or `0177.0.0.1` into the IPv4 address they denote.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
 
 use crate::config::Settings;
@@ -264,22 +263,35 @@ impl SsrfPolicy {
         if host_text.is_empty() {
             return Err(refuse("the URL has no host".into()));
         }
-        // The parser prints IP hosts canonically (IPv6 in brackets), so an
-        // address-shaped host here is an IP literal the connector dials as is.
-        let literal = host_text
+        self.check_host(&host_text).map(drop)
+    }
+
+    /// Checks a URL's host (a name, an IPv4 literal or a bracketed IPv6
+    /// literal) before DNS: an IP literal is returned if allowed; a name is
+    /// refused only if it is a cloud metadata host, and checked again address
+    /// by address when it resolves.
+    fn check_host(&self, host: &str) -> Result<Option<IpAddr>, Refused> {
+        let refuse = |reason: String| Refused {
+            host: host.to_owned(),
+            reason,
+        };
+        // The URL parser prints IP hosts canonically (IPv6 in brackets), so an
+        // address-shaped host is an IP literal the connector dials as is.
+        let literal = host
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(&host_text);
+            .unwrap_or(host);
         if let Ok(ip) = literal.parse::<IpAddr>() {
             return self
                 .check_ip(ip)
+                .map(|()| Some(ip))
                 .map_err(|why| refuse(format!("{why} is not allowed")));
         }
-        let name = host_text.trim_end_matches('.').to_ascii_lowercase();
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
         if METADATA_HOSTS.contains(&name.as_str()) {
             return Err(refuse("a cloud metadata host is not allowed".into()));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Keeps the allowed addresses of a resolved `host`; refuses when none is.
@@ -317,36 +329,21 @@ impl SsrfPolicy {
     }
 }
 
-/// The HTTP client's resolver: the system resolver, then the policy. The
-/// connector dials only what this returns.
-#[derive(Debug, Clone)]
-pub struct GuardedResolver {
-    pub policy: SsrfPolicy,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
-        Box::pin(async move {
-            let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
-            if METADATA_HOSTS.contains(&host.as_str()) {
-                return Err(Box::new(Refused {
-                    host,
-                    reason: "a cloud metadata host is not allowed".into(),
-                })
-                    as Box<dyn std::error::Error + Send + Sync>);
-            }
-            // Port 0: the connector replaces it with the URL's port.
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
-                .collect();
-            let kept = policy
-                .filter_resolved(&host, resolved)
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-            Ok(Box::new(kept.into_iter()) as Addrs)
-        })
+/// The addresses the connector may dial for `host` (as in a URL: a name, an
+/// IPv4 literal or a bracketed IPv6 literal) and `port`: an IP literal if the
+/// policy allows it, otherwise the system resolver's answers that it allows.
+/// The error is a [`Refused`], or the resolver's I/O error.
+pub async fn resolve(
+    policy: SsrfPolicy,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    if let Some(ip) = policy.check_host(host)? {
+        return Ok(vec![SocketAddr::new(ip, port)]);
     }
+    let name = host.trim_end_matches('.');
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((name, port)).await?.collect();
+    Ok(policy.filter_resolved(host, resolved)?)
 }
 
 #[cfg(test)]
@@ -519,32 +516,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn resolver_refuses_names_that_resolve_to_loopback() {
-        let resolver = GuardedResolver { policy: strict() };
-        let name: Name = "localhost".parse().expect("name");
-        let err = match resolver.resolve(name).await {
-            Ok(_) => panic!("localhost must be refused by the strict policy"),
-            Err(e) => e,
-        };
+    async fn resolve_refuses_names_that_resolve_to_loopback() {
+        let err = resolve(strict(), "localhost", 80)
+            .await
+            .expect_err("localhost must be refused by the strict policy");
         let refused = err.downcast_ref::<Refused>().expect("a Refused error");
         assert_eq!(refused.host, "localhost");
         assert!(refused.reason.contains("loopback"), "{refused}");
 
-        let allowed = GuardedResolver {
-            policy: SsrfPolicy {
-                allow_loopback: true,
-                allow_private: false,
-            },
+        let loopback_allowed = SsrfPolicy {
+            allow_loopback: true,
+            allow_private: false,
         };
-        let name: Name = "localhost".parse().expect("name");
-        let addrs: Vec<SocketAddr> = allowed
-            .resolve(name)
+        let addrs = resolve(loopback_allowed, "localhost", 8080)
             .await
             .map_err(|e| e.to_string())
-            .expect("localhost allowed with allow_loopback")
-            .collect();
+            .expect("localhost allowed with allow_loopback");
         assert!(!addrs.is_empty());
-        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+        assert!(
+            addrs
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 8080),
+            "{addrs:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn resolve_checks_ip_literals_and_metadata_names() {
+        for host in ["127.0.0.1", "[::1]", "169.254.169.254", "10.0.0.1"] {
+            let err = resolve(strict(), host, 80).await.expect_err(host);
+            assert!(err.downcast_ref::<Refused>().is_some(), "{host}: {err}");
+        }
+        let err = resolve(SsrfPolicy::permissive(), "metadata.google.internal", 80)
+            .await
+            .expect_err("metadata name");
+        assert!(err.downcast_ref::<Refused>().is_some(), "{err}");
+        let addrs = resolve(strict(), "[2606:4700:4700::1111]", 443)
+            .await
+            .map_err(|e| e.to_string())
+            .expect("a public IPv6 literal");
+        assert_eq!(
+            addrs,
+            vec!["[2606:4700:4700::1111]:443".parse().expect("addr")]
+        );
     }
 
     #[test]

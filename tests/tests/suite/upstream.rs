@@ -662,6 +662,100 @@ async fn unreachable_and_slow_upstreams_are_typed_errors() {
     }
 }
 
+/// Upstream connections are kept alive and reused, whether the answer was
+/// read whole (JSON) or relayed as an event stream; one the server closed
+/// while it was idle is not reused, and the next call opens a new one.
+#[tokio::test]
+async fn connections_are_reused_and_one_the_server_closed_is_replaced() {
+    let accepted = Hits::default();
+    let counter = accepted.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+        counter.0.fetch_add(1, Ordering::SeqCst);
+    });
+    let router = echo_router().route(
+        "/sse",
+        any(|| async {
+            (
+                [(http::header::CONTENT_TYPE, "text/event-stream")],
+                "event: message\ndata: {}\n\n",
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("test server") });
+    let at = |path: &str| {
+        RemoteUpstream::new(
+            &format!("http://127.0.0.1:{}{path}", addr.port()),
+            LOOPBACK_ONLY,
+        )
+        .expect("allowed")
+    };
+    let (json_answer, event_stream) = (at("/echo"), at("/sse"));
+    for _ in 0..10 {
+        let answer = post(&json_answer).await.expect("JSON answer");
+        assert_eq!(answer.status(), 200);
+        assert!(read_body(answer).await.contains("\"POST\""));
+        let answer = post(&event_stream).await.expect("SSE answer");
+        assert_eq!(answer.status(), 200);
+        assert_eq!(read_body(answer).await, "event: message\ndata: {}\n\n");
+    }
+    assert_eq!(
+        accepted.0.load(Ordering::SeqCst),
+        1,
+        "20 calls, one connection"
+    );
+
+    // A server that closes each connection after one answer, once the client
+    // has read it, without saying so in the answer (as a server's keep-alive
+    // timeout does). It runs on a thread of its own, and the test waits for
+    // each close by blocking its runtime's only thread: the runtime has not
+    // seen the close when the next call checks the connection out, as when a
+    // server closes a pooled connection while the gateway is busy.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let (close_tx, close) = std::sync::mpsc::channel::<()>();
+    let (closed_tx, closed) = std::sync::mpsc::channel::<usize>();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for (accepted, socket) in listener.incoming().enumerate() {
+            let mut socket = socket.expect("accept");
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The client's request: its head, then the two-byte body `{}`.
+            while !request.ends_with(b"\r\n\r\n{}") {
+                let n = socket.read(&mut buf).expect("read");
+                assert!(n > 0, "the client closed mid-request");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let answer =
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+            socket.write_all(answer.as_bytes()).expect("write");
+            if close.recv().is_err() {
+                return;
+            }
+            drop(socket);
+            if closed_tx.send(accepted + 1).is_err() {
+                return;
+            }
+        }
+    });
+    let closing = RemoteUpstream::new(
+        &format!("http://127.0.0.1:{}/mcp", addr.port()),
+        LOOPBACK_ONLY,
+    )
+    .expect("allowed");
+    for call in 1..=3 {
+        let answer = post(&closing).await.expect("answered on a new connection");
+        assert_eq!(read_body(answer).await, "{}");
+        close_tx.send(()).expect("the server is running");
+        let accepted = closed.recv().expect("the server closed the connection");
+        assert_eq!(accepted, call);
+    }
+}
+
 // --- a real MCP server --------------------------------------------------------
 
 /// `server-everything` in Streamable HTTP mode on a free loopback port,
