@@ -205,6 +205,19 @@ to_ms() {
     else print v }'
 }
 
+# cpu_ticks PID: the user + system CPU time the process has used so far, in
+# clock ticks (/proc/PID/stat fields 14 and 15; exited threads included).
+cpu_ticks() {
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# The process in front of the path being loaded (the platform, the proxy or
+# the server itself): its CPU time per call goes in the report. CPU time does
+# not depend on how fast the machine wakes a sleeping thread, which moves the
+# latencies of a two-core VM by tens of microseconds from run to run.
+FRONT_PID=""
+
 # load NAME URL SESSION AUTH [BASELINE-NAME [TOOL [TOLERANT]]]: wrk at each
 # concurrency. Non-2xx answers end the run, unless TOLERANT is 1 (a peer we
 # only measure): then they are counted in the report like wrk's timeouts.
@@ -238,10 +251,17 @@ function done(summary, latency, requests)
 end
 LUA
   } >"$script"
-  local c out rps p50 p99 errors wrong timeouts sockets failures delta
+  local c out rps p50 p99 errors wrong timeouts sockets failures delta ticks calls cpu
   for c in $CONCURRENCY; do
     log "wrk: $name, c=$c"
+    ticks=$(cpu_ticks "${FRONT_PID:-self}")
     out=$(wrk -t1 -c"$c" -d"$DURATION" --latency -s "$script" "$url")
+    ticks=$(($(cpu_ticks "${FRONT_PID:-self}") - ticks))
+    calls=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu="–"
+    if [ -n "$FRONT_PID" ] && [ "${calls:-0}" -gt 0 ]; then
+      cpu=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$calls" 'BEGIN { printf "%.0f µs", t * 1e6 / hz / n }')
+    fi
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
@@ -270,7 +290,7 @@ LUA
       delta=$(awk -v a="${P50["$name/$c"]}" -v b="${P50["$baseline/$c"]}" \
         'BEGIN { printf "%+.3f ms", a - b }')
     fi
-    ROWS+=("| $name | $c | $rps | ${p50:-–} | ${p99:-–} | $delta | $failures |")
+    ROWS+=("| $name | $c | $rps | ${p50:-–} | ${p99:-–} | $delta | $cpu | $failures |")
     RAW+=("### $name, c=$c"$'\n\n```\n'"$out"$'\n```')
   done
 }
@@ -278,6 +298,7 @@ LUA
 # --- the platform with a deployment ----------------------------------------
 
 PLATFORM=""
+PLATFORM_PID=""
 TOKEN=""
 
 start_platform() {
@@ -289,6 +310,7 @@ start_platform() {
   start platform "$PLATFORM/ready" env LOG_LEVEL=warn RATE_LIMIT_REQUESTS=1000000000 \
     GATEWAY_ALLOW_LOOPBACK_UPSTREAMS=true \
     "$BIN_DIR/mcp-platform" serve --bind "127.0.0.1:$port" --data-dir "$WORK/data"
+  PLATFORM_PID=$SPAWNED
   curl -sf -o /dev/null -X POST "$PLATFORM/api/v1/auth/register" -H 'Content-Type: application/json' \
     -d '{"username":"bench","email":"bench@example.com","password":"bench-password-long-enough"}' ||
     die "register failed"
@@ -493,9 +515,11 @@ main() {
   p_everything=$(free_port)
   local everything="http://127.0.0.1:$p_everything/mcp"
   start server-everything "$everything" env PORT="$p_everything" node "$EVERYTHING_JS" streamableHttp
+  local everything_pid=$SPAWNED
 
   local session
   session=$(open_session "$everything" "")
+  FRONT_PID=$everything_pid
   load everything/direct "$everything" "$session" ""
 
   local gateway_everything="" gateway_stdio="" gateway_echo="" rc=0
@@ -515,6 +539,7 @@ main() {
   local auth="Authorization: Bearer $TOKEN"
   if [ -n "$gateway_everything" ]; then
     session=$(open_session "$gateway_everything" "$auth")
+    FRONT_PID=$PLATFORM_PID
     load everything/gateway "$gateway_everything" "$session" "$auth" everything/direct
     session=$(open_session "$gateway_stdio" "$auth")
     load everything/stdio "$gateway_stdio" "$session" "$auth" everything/direct
@@ -524,6 +549,7 @@ main() {
     NOTES+=("BENCH_SKIP_CONTEXTFORGE=1: the everything/contextforge path did not run")
   elif contextforge_venv && start_contextforge "$everything"; then
     session=$(open_session "$CF_URL" "$CF_AUTH")
+    FRONT_PID=$CF_PID
     load everything/contextforge "$CF_URL" "$session" "$CF_AUTH" everything/direct "$CF_TOOL" 1
   else
     NOTES+=("ContextForge did not run: ${CF_ERROR//$'\n'/ / }")
@@ -538,15 +564,20 @@ main() {
     local echo_url="http://127.0.0.1:$p_echo/mcp"
     local proxy_url="http://127.0.0.1:$p_proxy/mcp"
     start echo-server "$echo_url" "$BIN_DIR/mcp-echo-server" "127.0.0.1:$p_echo"
+    local echo_pid=$SPAWNED
     start upstream-proxy "$proxy_url" "$BIN_DIR/mcp-upstream-proxy" "127.0.0.1:$p_proxy" "$echo_url"
+    local proxy_pid=$SPAWNED
     [ -z "$gateway_everything" ] || gateway_echo=$(deploy bench-echo "$(remote_runtime "$echo_url")")
 
     session=$(open_session "$echo_url" "")
+    FRONT_PID=$echo_pid
     load echo/direct "$echo_url" "$session" ""
     session=$(open_session "$proxy_url" "")
+    FRONT_PID=$proxy_pid
     load echo/upstream-proxy "$proxy_url" "$session" "" echo/direct
     if [ -n "$gateway_echo" ]; then
       session=$(open_session "$gateway_echo" "$auth")
+      FRONT_PID=$PLATFORM_PID
       load echo/gateway "$gateway_echo" "$session" "$auth" echo/direct
     fi
   fi
@@ -560,8 +591,8 @@ main() {
       "after: $load_after, $(nproc) cores, wrk -t1 -d$DURATION," \
       "server-everything $(node -p "require('$(dirname "$EVERYTHING_JS")/../package.json').version")${CF_VERSION:+, ContextForge $CF_VERSION}"
     echo
-    echo "| path | c | calls/s | p50 | p99 | p50 vs direct | failed |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| path | c | calls/s | p50 | p99 | p50 vs direct | CPU per call (front process) | failed |"
+    echo "|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
     echo "## Targets"
