@@ -140,10 +140,11 @@ impl Ping for Down {
 #[tokio::test]
 async fn health_is_503_unhealthy_naming_the_failed_backend_with_the_same_body_shape() {
     let app = spawn_app().await;
-    let mut state = app.state.clone();
-    let mut checks = state.health_checks.as_ref().clone();
+    let mut services = app.state.services();
+    let mut checks = services.health_checks.as_ref().clone();
     checks.push(("probe", Arc::new(Down)));
-    state.health_checks = Arc::new(checks);
+    services.health_checks = Arc::new(checks);
+    let state = mcp_platform::state::AppState::from(services);
     let request = http::Request::builder()
         .uri("/health")
         .body(String::new())

@@ -895,11 +895,12 @@ async fn a_read_racing_an_update_leaves_no_stale_copy_in_the_cache() {
         .expect("uuid");
     let (started_tx, started_rx) = oneshot::channel();
     let (go_tx, go_rx) = oneshot::channel();
-    let mut state = app.state.clone();
-    state.cache = Arc::new(GatedCache {
+    let mut services = app.state.services();
+    services.cache = Arc::new(GatedCache {
         inner: app.state.cache.clone(),
         gate: Mutex::new(Some((started_tx, go_rx))),
     });
+    let state = mcp_platform::state::AppState::from(services);
 
     // The reader misses, reads revision 1 from the database, and stops just
     // before it writes that copy to the cache.

@@ -195,7 +195,10 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Stores usage rows in one statement.
+    /// Stores usage rows in one statement. Their ids are UUIDv7 (time first),
+    /// so each batch lands at the end of the primary-key index instead of at
+    /// random places in it: far fewer pages to write, in SQLite and in
+    /// InnoDB, whose table is that index.
     pub async fn insert_usage(&self, rows: &[UsageRow]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
@@ -205,7 +208,7 @@ impl SqlStore {
              (id, tool_id, deployment_id, user_id, method, status, latency_us, created_at) ",
         );
         insert.push_values(rows, |mut b, r| {
-            b.push_bind(Uuid::new_v4().to_string())
+            b.push_bind(Uuid::now_v7().to_string())
                 .push_bind(r.tool_id.to_string())
                 .push_bind(r.deployment_id.to_string())
                 .push_bind(r.user_id.map(|u| u.to_string()))
