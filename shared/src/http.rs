@@ -94,7 +94,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         ])
 }
 
-const STANDARD_METHODS: [Method; 9] = [
+static STANDARD_METHODS: [Method; 9] = [
     Method::GET,
     Method::HEAD,
     Method::POST,
@@ -114,21 +114,19 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let method = request.method().clone();
     // The method is a label too: a client-chosen one would add a series per
     // request, so anything but the standard methods is counted as OTHER.
-    let method_label = if STANDARD_METHODS.contains(&method) {
-        method.as_str()
-    } else {
-        "OTHER"
-    };
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method_label = STANDARD_METHODS
+        .iter()
+        .find(|m| **m == method)
+        .map_or("OTHER", Method::as_str);
+    // A `MatchedPath` is a shared string: cloning it allocates nothing.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state
         .metrics
-        .record_request(method_label, &route, status, elapsed);
+        .record_request(method_label, route, status, elapsed);
     tracing::info!(
         method = %method,
         route = %route,

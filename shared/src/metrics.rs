@@ -21,10 +21,19 @@ struct Histogram {
     count: u64,
 }
 
+/// What one route template has seen.
+#[derive(Default)]
+struct RouteStats {
+    /// Requests by method and status.
+    requests: BTreeMap<(&'static str, u16), u64>,
+    latency: BTreeMap<&'static str, Histogram>,
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    /// By route template. Recording a request allocates nothing once its
+    /// route has been seen, and takes one lock.
+    routes: Mutex<BTreeMap<String, RouteStats>>,
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
     /// Open WebSocket and SSE connections.
@@ -34,17 +43,25 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn record_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        *self
-            .requests
-            .lock()
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
+    /// `method` is a label (a standard method's name or `OTHER`), `route` a
+    /// route template.
+    pub fn record_request(
+        &self,
+        method: &'static str,
+        route: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let mut routes = self.routes.lock();
+        if !routes.contains_key(route) {
+            routes.insert(route.to_owned(), RouteStats::default());
+        }
+        let Some(stats) = routes.get_mut(route) else {
+            return;
+        };
+        *stats.requests.entry((method, status)).or_default() += 1;
         let secs = elapsed.as_secs_f64();
-        let mut latency = self.latency.lock();
-        let h = latency
-            .entry((method.to_owned(), route.to_owned()))
-            .or_default();
+        let h = stats.latency.entry(method).or_default();
         // Buckets are cumulative in the exposition; store per-bucket, sum on render.
         if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
             h.counts[i] += 1;
@@ -69,16 +86,22 @@ impl Metrics {
             "# HELP http_requests_total HTTP requests by method, route template and status.\n",
         );
         out.push_str("# TYPE http_requests_total counter\n");
-        for ((method, route, status), n) in self.requests.lock().iter() {
-            let _ = writeln!(
-                out,
-                "http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
+        let routes = self.routes.lock();
+        for (route, stats) in routes.iter() {
+            for ((method, status), n) in &stats.requests {
+                let _ = writeln!(
+                    out,
+                    "http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                    escape(route)
+                );
+            }
         }
         out.push_str("# HELP http_request_duration_seconds HTTP request latency.\n");
         out.push_str("# TYPE http_request_duration_seconds histogram\n");
-        for ((method, route), h) in self.latency.lock().iter() {
+        let histograms = routes
+            .iter()
+            .flat_map(|(route, stats)| stats.latency.iter().map(move |(m, h)| (route, m, h)));
+        for (route, method, h) in histograms {
             let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
             let mut cumulative = 0;
             for (bound, n) in BUCKETS.iter().zip(h.counts) {
