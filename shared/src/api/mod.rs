@@ -98,19 +98,38 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        if let Some(key) = parts.headers.get("x-api-key") {
-            let key = key
-                .to_str()
-                .map_err(|_| Error::Unauthorized("invalid, revoked or expired API key"))?;
-            return state.auth.principal_from_api_key(key).await.map(AuthUser);
-        }
-        if let Some(crate::ratelimit::VerifiedBearer(principal)) = parts.extensions.get() {
-            return Ok(AuthUser(principal.clone()));
-        }
-        let token =
-            bearer_token(&parts.headers).ok_or(Error::Unauthorized("authentication required"))?;
-        state.auth.keys.verify_access(token).map(AuthUser)
+        presented_principal(state, &parts.headers, &parts.extensions)
+            .await
+            .unwrap_or(Err(Error::Unauthorized("authentication required")))
+            .map(AuthUser)
     }
+}
+
+/// The principal of the credentials a request presents: an API key (looked
+/// up), or a bearer token (verified here, or already by the rate limiter,
+/// which leaves it in the extensions). `None` when it presents neither.
+pub async fn presented_principal(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+) -> Option<Result<Principal>> {
+    if let Some(key) = headers.get("x-api-key") {
+        return Some(match key.to_str() {
+            Ok(key) => state.auth.principal_from_api_key(key).await,
+            Err(_) => Err(Error::Unauthorized("invalid, revoked or expired API key")),
+        });
+    }
+    if let Some(crate::ratelimit::VerifiedBearer(principal)) = extensions.get() {
+        return Some(Ok(principal.clone()));
+    }
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    Some(
+        bearer_token(headers)
+            .ok_or(Error::Unauthorized("authentication required"))
+            .and_then(|token| state.auth.keys.verify_access(token)),
+    )
 }
 
 /// The token of an `Authorization: Bearer …` header.

@@ -119,41 +119,30 @@ async fn admit(
     state: &AppState,
     slug: &str,
     ip: Option<std::net::IpAddr>,
-    headers: &HeaderMap,
+    request: &http::request::Parts,
 ) -> Result<(Arc<Live>, Caller), Response> {
+    let headers = &request.headers;
     check_origin(state, headers).map_err(IntoResponse::into_response)?;
     let live = state
         .gateway
         .live_for_slug(state, slug)
         .await
         .map_err(IntoResponse::into_response)?;
-    let caller = authenticate(state, headers, ip, &live).await?;
+    let caller = authenticate(state, request, ip, &live).await?;
     Ok((live, caller))
 }
 
 async fn authenticate(
     state: &AppState,
-    headers: &HeaderMap,
+    request: &http::request::Parts,
     ip: Option<std::net::IpAddr>,
     live: &Live,
 ) -> Result<Caller, Response> {
-    let presented =
-        headers.contains_key("x-api-key") || headers.contains_key(header::AUTHORIZATION);
-    let user = if presented {
-        let principal = if let Some(key) = headers.get("x-api-key") {
-            let key = key.to_str().map_err(|_| {
-                unauthorized(Error::Unauthorized("invalid, revoked or expired API key"))
-            })?;
-            state.auth.principal_from_api_key(key).await
-        } else {
-            crate::api::bearer_token(headers)
-                .ok_or(Error::Unauthorized("authentication required"))
-                .and_then(|t| state.auth.keys.verify_access(t))
+    let user =
+        match crate::api::presented_principal(state, &request.headers, &request.extensions).await {
+            None => None,
+            Some(principal) => Some(principal.map_err(unauthorized)?),
         };
-        Some(principal.map_err(unauthorized)?)
-    } else {
-        None
-    };
     let d = &live.deployment;
     match &user {
         None if !d.public => {
@@ -334,11 +323,13 @@ async fn post_mcp(
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let headers = request.headers().clone();
-    let (live, caller) = match admit(&state, &slug, ip, &headers).await {
+    let (parts, body) = request.into_parts();
+    let (live, caller) = match admit(&state, &slug, ip, &parts).await {
         Ok(admitted) => admitted,
         Err(r) => return r,
     };
+    let headers = parts.headers.clone();
+    let request = Request::from_parts(parts, body);
     let version = match protocol_version(&headers) {
         Ok(v) => v,
         Err(r) => return r,
@@ -771,12 +762,14 @@ async fn get_mcp(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
-    let (live, caller) = match admit(&state, &slug, ip, &headers).await {
+    let (parts, _) = request.into_parts();
+    let (live, caller) = match admit(&state, &slug, ip, &parts).await {
         Ok(admitted) => admitted,
         Err(r) => return r,
     };
+    let headers = parts.headers;
     match protocol_version(&headers) {
         Ok(Some(v)) if v == MODERN_VERSION => return Error::MethodNotAllowed.into_response(),
         Ok(_) => {}
@@ -834,12 +827,14 @@ async fn delete_mcp(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
-    let (live, caller) = match admit(&state, &slug, ip, &headers).await {
+    let (parts, _) = request.into_parts();
+    let (live, caller) = match admit(&state, &slug, ip, &parts).await {
         Ok(admitted) => admitted,
         Err(r) => return r,
     };
+    let headers = parts.headers;
     let (session, _) = match session_of(&state, &headers, &caller, &live, None).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -886,11 +881,12 @@ async fn call_tool_rest(
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let headers = request.headers().clone();
-    let (live, caller) = match admit(&state, &slug, ip, &headers).await {
+    let (parts, body) = request.into_parts();
+    let (live, caller) = match admit(&state, &slug, ip, &parts).await {
         Ok(admitted) => admitted,
         Err(r) => return r,
     };
+    let request = Request::from_parts(parts, body);
     let body = match crate::api::extract::body_bytes(request, &state).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
