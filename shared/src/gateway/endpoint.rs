@@ -119,30 +119,30 @@ async fn admit(
     state: &AppState,
     slug: &str,
     ip: Option<std::net::IpAddr>,
-    request: &http::request::Parts,
+    parts: &http::request::Parts,
 ) -> Result<(Arc<Live>, Caller), Response> {
-    let headers = &request.headers;
+    let headers = &parts.headers;
     check_origin(state, headers).map_err(IntoResponse::into_response)?;
     let live = state
         .gateway
         .live_for_slug(state, slug)
         .await
         .map_err(IntoResponse::into_response)?;
-    let caller = authenticate(state, request, ip, &live).await?;
+    let caller = authenticate(state, parts, ip, &live).await?;
     Ok((live, caller))
 }
 
 async fn authenticate(
     state: &AppState,
-    request: &http::request::Parts,
+    parts: &http::request::Parts,
     ip: Option<std::net::IpAddr>,
     live: &Live,
 ) -> Result<Caller, Response> {
-    let user =
-        match crate::api::presented_principal(state, &request.headers, &request.extensions).await {
-            None => None,
-            Some(principal) => Some(principal.map_err(unauthorized)?),
-        };
+    let user = match crate::api::presented_principal(state, &parts.headers, &parts.extensions).await
+    {
+        None => None,
+        Some(principal) => Some(principal.map_err(unauthorized)?),
+    };
     let d = &live.deployment;
     match &user {
         None if !d.public => {

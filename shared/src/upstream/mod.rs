@@ -4,9 +4,9 @@
 //! - Every upstream is dialled through a connection pool per [`SsrfPolicy`]
 //!   ([`conn`]) whose connector resolves through the policy ([`ssrf`]), so
 //!   the check and the connect see the same addresses. Each connection is
-//!   driven by the task that uses it, not by a task of its own. Redirects are followed by
-//!   [`RemoteUpstream::forward`] itself: each hop's URL is checked, and the
-//!   configured headers go to the configured origin only.
+//!   driven by the task that uses it, not by a task of its own. Redirects
+//!   are followed by [`RemoteUpstream::forward`] itself: each hop's URL is
+//!   checked, and the configured headers go to the configured origin only.
 //! - Only the MCP transport headers cross in either direction: the caller's
 //!   platform credentials (`Authorization`, `X-API-Key`, cookies) never reach
 //!   the upstream, and the upstream's cookies never reach the caller. Headers
@@ -15,9 +15,10 @@
 //! - Response bodies are relayed chunk by chunk as they arrive, so an SSE
 //!   stream's first event reaches the client while the upstream is still
 //!   working. What has already arrived when the head does is passed on with
-//!   it, so an answer that is complete by then goes out as one response. There is no total timeout: a GET stream may legitimately stay
-//!   open for hours. The connect, the response head and (for POST) every gap
-//!   between two body chunks have their own limits.
+//!   it, so an answer that is complete by then goes out as one response.
+//!   There is no total timeout: a GET stream may legitimately stay open for
+//!   hours. The connect, the response head and (for POST) every gap between
+//!   two body chunks have their own limits.
 
 mod conn;
 pub mod ssrf;
