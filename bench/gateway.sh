@@ -319,7 +319,7 @@ start_platform() {
 }
 
 # remote_runtime URL / stdio_runtime COMMAND ARGS...: a tool's config.runtime
-# (the shapes tests/mcp_peers.rs and tests/tests/gateway.rs deploy).
+# (the shapes tests/mcp_peers.rs and tests/tests/suite/gateway.rs deploy).
 remote_runtime() {
   python3 -c 'import json,sys; print(json.dumps({"transport": "streamable-http", "url": sys.argv[1]}))' "$1"
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # No-op job throughput per queue (issue 4): the `no_op_job_throughput`
-# measurement of tests/tests/queue.rs in a release build. For each queue it
+# measurement of tests/tests/suite/queue.rs in a release build. For each queue it
 # enqueues MCP_BENCH_JOBS no-op jobs from 16 tasks, then times one worker
 # (WORKER_CONCURRENCY=16) claiming, running and acking all of them:
 #   sql       the embedded SQLite table queue

@@ -1,4 +1,4 @@
-//! The worker of the crash test (`tests/queue.rs`): `mcp-platform worker`
+//! The worker of the crash test (`tests/tests/suite/queue.rs`): `mcp-platform worker`
 //! exactly — settings from the environment, `AppState::build`, the standard
 //! registry, `Worker::run` until SIGTERM — plus one test-only job kind,
 //! `test_ledger`, whose effect the test can count.
