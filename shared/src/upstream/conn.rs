@@ -98,7 +98,14 @@ impl Conn {
 pub(super) struct Pool {
     policy: SsrfPolicy,
     connect_timeout: Duration,
-    idle: parking_lot::Mutex<HashMap<Origin, Vec<(Conn, Instant)>>>,
+    idle: parking_lot::Mutex<Idle>,
+}
+
+/// The idle connections of a pool, each with the time it came back.
+struct Idle {
+    by_origin: HashMap<Origin, Vec<(Conn, Instant)>>,
+    /// When expired connections of every origin were last closed.
+    swept: Instant,
 }
 
 impl std::fmt::Debug for Pool {
@@ -135,7 +142,10 @@ impl Pool {
         let pool = Arc::new(Pool {
             policy,
             connect_timeout,
-            idle: Default::default(),
+            idle: parking_lot::Mutex::new(Idle {
+                by_origin: HashMap::new(),
+                swept: Instant::now(),
+            }),
         });
         pools.push(pool.clone());
         pool
@@ -186,7 +196,7 @@ impl Pool {
     fn checkout(&self, origin: &Origin) -> Option<Conn> {
         let mut cx = Context::from_waker(Waker::noop());
         loop {
-            let (mut conn, since) = self.idle.lock().get_mut(origin)?.pop()?;
+            let (mut conn, since) = self.idle.lock().by_origin.get_mut(origin)?.pop()?;
             // The peek sees a close the server sent while the connection was
             // idle; the poll takes in anything else it sent.
             if since.elapsed() < IDLE_TIMEOUT
@@ -206,13 +216,17 @@ impl Pool {
         }
         let now = Instant::now();
         let mut idle = self.idle.lock();
-        // Expired connections of every origin are closed here, so that one
-        // no longer called (a stopped deployment) does not hold its sockets.
-        idle.retain(|_, conns| {
-            conns.retain(|(_, since)| now.duration_since(*since) < IDLE_TIMEOUT);
-            !conns.is_empty()
-        });
-        let conns = idle.entry(origin.clone()).or_default();
+        // Once per idle period, expired connections of every origin are
+        // closed, so that one no longer called (a stopped deployment) does
+        // not hold its sockets.
+        if now.duration_since(idle.swept) >= IDLE_TIMEOUT {
+            idle.swept = now;
+            idle.by_origin.retain(|_, conns| {
+                conns.retain(|(_, since)| now.duration_since(*since) < IDLE_TIMEOUT);
+                !conns.is_empty()
+            });
+        }
+        let conns = idle.by_origin.entry(origin.clone()).or_default();
         if conns.len() < MAX_IDLE_PER_ORIGIN {
             conns.push((conn, now));
         }
