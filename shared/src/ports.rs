@@ -14,7 +14,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{ApiKey, HistoryRecord, Role, Task, TaskStatus, Tool, ToolStatus, User};
+use crate::domain::{
+    ApiKey, Deployment, DeploymentStatus, HealthStatus, HistoryRecord, Role, Task, TaskStatus,
+    Tool, ToolStatus, UsageRow, UsageTotals, User,
+};
 use crate::error::Result;
 
 /// A cheap liveness probe of a backend (a query, a PING), for `/health`.
@@ -159,32 +162,37 @@ pub trait RateLimiter: Send + Sync {
 /// A durable job queue, at-least-once: a job is delivered until a delivery
 /// is acked, so every handler is idempotent (see `crate::jobs`). The same
 /// contract fits the SQL table queue, RabbitMQ and SQS: a claim is a lease
-/// (visibility timeout), a [`Receipt`](crate::jobs::Receipt) settles it.
+/// (visibility timeout), a [`Receipt`](crate::domain::job::Receipt) settles it.
 #[async_trait]
 pub trait JobQueue: Ping {
     /// Stores a job. A job that already holds the same idempotency key is
     /// not duplicated: its id comes back with `created: false`.
-    async fn enqueue(&self, job: crate::jobs::NewJob) -> Result<crate::jobs::Enqueued>;
+    async fn enqueue(
+        &self,
+        job: crate::domain::job::NewJob,
+    ) -> Result<crate::domain::job::Enqueued>;
     /// Leases up to `max` available jobs for `lease`, highest priority first,
     /// then oldest. A lease that runs out unsettled makes its job claimable
     /// again (counted as an attempt); a job whose last allowed attempt ran
     /// out so is dead-lettered instead.
-    async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<crate::jobs::Delivery>>;
+    async fn claim(&self, max: usize, lease: Duration)
+        -> Result<Vec<crate::domain::job::Delivery>>;
     /// Marks the job done — call it only after the job's effect is stored.
     /// `false` when the lease was lost: the job may run again elsewhere.
-    async fn ack(&self, receipt: &crate::jobs::Receipt) -> Result<bool>;
+    async fn ack(&self, receipt: &crate::domain::job::Receipt) -> Result<bool>;
     /// Hands a failed delivery back to run again after `delay`, or
     /// dead-letters it when that was its last allowed attempt.
     async fn retry(
         &self,
-        receipt: &crate::jobs::Receipt,
+        receipt: &crate::domain::job::Receipt,
         delay: Duration,
         error: &str,
-    ) -> Result<crate::jobs::Retried>;
+    ) -> Result<crate::domain::job::Retried>;
     /// Dead-letters the job now (a permanent failure). `false` when the
     /// lease was lost.
-    async fn dead_letter(&self, receipt: &crate::jobs::Receipt, error: &str) -> Result<bool>;
-    async fn counts(&self) -> Result<crate::jobs::JobCounts>;
+    async fn dead_letter(&self, receipt: &crate::domain::job::Receipt, error: &str)
+        -> Result<bool>;
+    async fn counts(&self) -> Result<crate::domain::job::JobCounts>;
     /// Deletes done and dead jobs that finished before `before`; how many.
     /// Adapters that keep no finished jobs (a broker) return 0.
     async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64>;
@@ -241,6 +249,32 @@ pub struct VectorFilter {
     pub source: Option<String>,
     pub tool_id: Option<Uuid>,
     pub visible_to: Option<Uuid>,
+}
+
+impl VectorFilter {
+    /// Whether `payload` passes this filter (the flat index and the lexical
+    /// index both ask here, so both rankings see the same points).
+    pub fn matches(&self, payload: &ChunkPayload) -> bool {
+        if !self.tags.is_empty() && !self.tags.iter().any(|t| payload.tags.contains(t)) {
+            return false;
+        }
+        if let Some(source) = &self.source {
+            if payload.source.as_ref() != Some(source) {
+                return false;
+            }
+        }
+        if let Some(tool_id) = self.tool_id {
+            if payload.tool_id != Some(tool_id) {
+                return false;
+            }
+        }
+        if let Some(viewer) = self.visible_to {
+            if !payload.public && payload.owner_id != Some(viewer) {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -429,4 +463,50 @@ pub trait TaskStore: Ping {
     async fn delete(&self, id: Uuid) -> Result<()>;
     /// Deletes records that expired at or before `now`; how many.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64>;
+}
+
+/// Filters of `GET /deployments`. Empty fields do not filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeploymentFilter {
+    pub status: Option<DeploymentStatus>,
+    /// `None` lists every owner's deployments (admins).
+    pub owner_id: Option<Uuid>,
+}
+
+/// Deployments (the gateway's desired state, shared by every replica) and
+/// the usage rows of gateway calls. At most one deployment per tool is not
+/// stopped; a stop always wins over a runner's late status report.
+#[async_trait]
+pub trait DeploymentStore: Send + Sync {
+    /// Stores a new deployment. `Conflict` when its tool already has one
+    /// that is not stopped.
+    async fn insert_deployment(&self, deployment: &Deployment) -> Result<()>;
+    async fn find_deployment(&self, id: Uuid) -> Result<Option<Deployment>>;
+    /// The deployment of this slug that is not stopped, if any.
+    async fn find_active_deployment_by_slug(&self, slug: &str) -> Result<Option<Deployment>>;
+    /// Newest first (ties broken by id).
+    async fn list_deployments(
+        &self,
+        filter: DeploymentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Deployment>>;
+    /// Every deployment that should be running (not stopped).
+    async fn active_deployments(&self) -> Result<Vec<Deployment>>;
+    /// Sets the status (and error) of a deployment that is not stopped;
+    /// `false` when it is stopped.
+    async fn set_deployment_status(
+        &self,
+        id: Uuid,
+        status: DeploymentStatus,
+        last_error: Option<&str>,
+    ) -> Result<bool>;
+    /// Records a health check's outcome, stamped now.
+    async fn set_deployment_health(&self, id: Uuid, health: HealthStatus) -> Result<()>;
+    /// Marks a deployment stopped and frees its tool for a new one; `false`
+    /// when it was already stopped.
+    async fn stop_deployment(&self, id: Uuid) -> Result<bool>;
+    /// Stores a batch of usage rows, all or none.
+    async fn insert_usage(&self, rows: &[UsageRow]) -> Result<()>;
+    /// Calls, errors and mean latency of one deployment's usage rows.
+    async fn usage_totals(&self, deployment_id: Uuid) -> Result<UsageTotals>;
 }

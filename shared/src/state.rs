@@ -13,8 +13,8 @@ use crate::config::{AdminBootstrap, JwtSecretSource, QueueBackend, Secret, Setti
 use crate::domain::{Email, Password, Role, User, Username};
 use crate::metrics::Metrics;
 use crate::ports::{
-    Cache, EventBus, HistoryStore, JobQueue, Ping, RateLimiter, SessionStore, TaskStore, ToolRepo,
-    UserRepo,
+    Cache, DeploymentStore, EventBus, HistoryStore, JobQueue, Ping, RateLimiter, SessionStore,
+    TaskStore, ToolRepo, UserRepo,
 };
 
 /// A backend `/health` probes, by the name it reports.
@@ -68,6 +68,8 @@ pub struct Services {
     pub events: Arc<dyn EventBus>,
     /// Documents, embeddings, the vector index and search (the tool catalog too).
     pub knowledge: Arc<crate::knowledge::Knowledge>,
+    /// Deployments (desired state) and the gateway's usage rows.
+    pub deployments: Arc<dyn DeploymentStore>,
     /// Deployed tools' runners on this replica, and `/mcp/{slug}` sessions.
     pub gateway: Arc<crate::gateway::Gateway>,
     /// Task records (`/tasks`): MongoDB when configured, else SQL.
@@ -137,6 +139,7 @@ impl AppState {
             tasks,
             analyser,
             knowledge,
+            deployments: sql.clone(),
             gateway: Arc::new(crate::gateway::Gateway::new(
                 secret.expose().as_bytes(),
                 sql.clone(),

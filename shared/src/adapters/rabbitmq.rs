@@ -68,8 +68,10 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::adapters::sql::{JobKeys, Publication};
+use crate::domain::job::{
+    stored_error, Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, Receipt, Retried,
+};
 use crate::error::{Error, Result};
-use crate::jobs::{Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, Receipt, Retried};
 use crate::ports::{JobQueue, Ping};
 
 /// How long `claim` waits for a first delivery when none is buffered.
@@ -81,8 +83,6 @@ const LEASE_SWEEP: Duration = Duration::from_millis(50);
 const MAX_BUCKET_EXP: u32 = 22;
 /// How long connecting may take before the queue counts as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Stored failure messages are cut to this many bytes (an AMQP header).
-const MAX_ERROR_BYTES: usize = 4000;
 
 /// The connection and the channels built on it.
 #[derive(Clone)]
@@ -188,17 +188,6 @@ fn table(entries: &[(&str, AMQPValue)]) -> FieldTable {
 
 fn text_value(s: &str) -> AMQPValue {
     AMQPValue::LongString(s.into())
-}
-
-fn truncated(error: &str) -> &str {
-    if error.len() <= MAX_ERROR_BYTES {
-        return error;
-    }
-    let mut end = MAX_ERROR_BYTES;
-    while !error.is_char_boundary(end) {
-        end -= 1;
-    }
-    &error[..end]
 }
 
 /// The bucket a delay falls in: the next power of two in milliseconds.
@@ -434,7 +423,7 @@ impl RabbitMqJobQueue {
             &format!("{}.dlx", self.inner.queue),
             &self.inner.queue,
             envelope,
-            table(&[("x-mcp-error", text_value(truncated(error)))]),
+            table(&[("x-mcp-error", text_value(stored_error(error)))]),
         )
         .await
     }

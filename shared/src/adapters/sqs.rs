@@ -58,8 +58,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::adapters::sql::{JobKeys, Publication};
 use crate::config::Secret;
+use crate::domain::job::{Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, Receipt, Retried};
 use crate::error::{Error, Result};
-use crate::jobs::{Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, Receipt, Retried};
 use crate::ports::{JobQueue, Ping};
 
 /// The longest visibility timeout SQS accepts: 12 hours.

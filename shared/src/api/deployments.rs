@@ -21,9 +21,11 @@ use uuid::Uuid;
 
 use super::extract::{parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson};
 use super::AuthUser;
+use crate::domain::{Deployment, DeploymentStatus, HealthStatus, Runtime};
 use crate::domain::{Permission, Principal};
 use crate::error::{ErrorBody, Result};
-use crate::gateway::{publish, status_event, Deployment, DeploymentStatus, HealthStatus};
+use crate::gateway::{publish, status_event};
+use crate::ports::{DeploymentFilter, Page};
 use crate::registry::require;
 use crate::state::AppState;
 
@@ -166,20 +168,13 @@ async fn create_deployment(
     let ValidJson(req) = body?;
     let tool = crate::registry::find(&state, req.tool_id).await?;
     require_owner(&principal, tool.author_id)?;
-    let runtime = tool
-        .config
-        .as_map()
-        .get("runtime")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    match runtime.get("transport").and_then(Value::as_str) {
-        Some("stdio") => {}
+    match tool.config.runtime() {
+        Some(Runtime::Stdio(_)) => {}
         // The URL must pass the SSRF policy now: a refused one is a 422, not a failed deployment.
-        Some("streamable-http") => {
-            crate::gateway::remote::upstream_for(&state.settings, &runtime)?;
+        Some(Runtime::StreamableHttp(http)) => {
+            crate::gateway::remote::upstream_for(&state.settings, &http)?;
         }
-        _ => {
+        None => {
             return Err(crate::error::Error::invalid(
                 &["body", "tool_id"],
                 "value_error",
@@ -206,7 +201,7 @@ async fn create_deployment(
         stopped_at: None,
         updated_at: now,
     };
-    state.sql.insert_deployment(&deployment).await?;
+    state.deployments.insert_deployment(&deployment).await?;
     publish(
         state.events.as_ref(),
         status_event(
@@ -218,7 +213,7 @@ async fn create_deployment(
     .await;
     if let Err(e) = state.gateway.launch(&state, deployment.clone()).await {
         // The row stays as the record of the attempt; it must not block the tool.
-        let _ = state.sql.stop_deployment(deployment.id).await;
+        let _ = state.deployments.stop_deployment(deployment.id).await;
         return Err(e);
     }
     Ok((
@@ -255,15 +250,11 @@ async fn list_deployments(
         ));
     };
     let request = paging.request();
-    let (items, total) = state
-        .sql
-        .list_deployments(
-            status,
-            None,
-            i64::from(request.page_size),
-            i64::try_from(request.offset()).unwrap_or(i64::MAX),
-        )
-        .await?;
+    let filter = DeploymentFilter {
+        status,
+        owner_id: None,
+    };
+    let Page { items, total } = state.deployments.list_deployments(filter, request).await?;
     Ok(Json(DeploymentPage {
         items: items
             .into_iter()
@@ -279,7 +270,7 @@ async fn list_deployments(
 /// The deployment `id`, or a 404 naming it.
 async fn deployment_or_404(state: &AppState, id: Uuid) -> Result<Deployment> {
     state
-        .sql
+        .deployments
         .find_deployment(id)
         .await?
         .ok_or_else(|| crate::error::Error::not_found("deployment", id))
@@ -296,7 +287,7 @@ async fn get_deployment(
     require(&principal, Permission::DeploymentsRead)?;
     let id = path_uuid("id", &id)?;
     let d = deployment_or_404(&state, id).await?;
-    let totals = state.sql.usage_totals(id).await?;
+    let totals = state.deployments.usage_totals(id).await?;
     #[allow(clippy::cast_precision_loss)]
     let metrics = DeploymentMetrics {
         requests_total: totals.requests,
@@ -323,7 +314,7 @@ async fn stop_deployment(
     let id = path_uuid("id", &id)?;
     let d = deployment_or_404(&state, id).await?;
     require_owner(&principal, d.owner_id)?;
-    let changed = state.sql.stop_deployment(id).await?;
+    let changed = state.deployments.stop_deployment(id).await?;
     state.gateway.stop_local(id);
     let d = deployment_or_404(&state, id).await?;
     if changed {

@@ -2,13 +2,18 @@
 //! A value of `Slug`, `SemVer`, `ToolConfig`, `Email`… has been validated once,
 //! at the edge; the rest of the code never re-checks it.
 
+mod deployment;
+pub mod job;
 mod role;
+mod runtime;
 mod task;
 mod tool;
 mod user;
 mod values;
 
+pub use deployment::{Deployment, DeploymentStatus, HealthStatus, UsageRow, UsageTotals};
 pub use role::{Permission, Role};
+pub use runtime::{HttpRuntime, Runtime, StdioRuntime};
 pub use task::{Task, TaskStatus};
 pub use tool::{ChangeType, HistoryRecord, Tool, ToolSnapshot, ToolStatus};
 pub use user::{ApiKey, Principal, User};

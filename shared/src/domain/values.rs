@@ -360,6 +360,12 @@ impl ToolConfig {
         }
     }
 
+    /// The runtime this config declares, read into types; `None` when it
+    /// has none that can run (a tool may be registered before it has one).
+    pub fn runtime(&self) -> Option<super::Runtime> {
+        super::Runtime::from_json(self.0.get("runtime")?.as_object()?)
+    }
+
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.0
     }

@@ -12,7 +12,7 @@ const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Launches every active deployment on this replica.
 pub async fn reconcile(state: &AppState) {
-    let deployments = match state.sql.active_deployments().await {
+    let deployments = match state.deployments.active_deployments().await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "deployments not reconciled at start");
@@ -58,12 +58,12 @@ pub async fn check_all(state: &AppState) {
                 HealthStatus::Unhealthy
             }
         };
-        let before = match state.sql.find_deployment(live.deployment.id).await {
+        let before = match state.deployments.find_deployment(live.deployment.id).await {
             Ok(Some(d)) => d,
             _ => continue,
         };
         if let Err(e) = state
-            .sql
+            .deployments
             .set_deployment_health(live.deployment.id, health)
             .await
         {

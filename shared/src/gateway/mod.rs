@@ -20,15 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::adapters::sql::SqlStore;
+use crate::domain::Runtime;
+pub use crate::domain::{Deployment, DeploymentStatus, HealthStatus, UsageRow};
 use crate::error::{Error, Result};
-use crate::ports::{Event, EventBus};
+use crate::ports::{DeploymentStore, Event, EventBus};
 use crate::state::AppState;
 
 pub use session::{SessionFacts, SessionSealer};
@@ -82,74 +81,6 @@ pub enum RunnerState {
     Stopped,
 }
 
-macro_rules! string_enum {
-    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-
-            pub fn parse(s: &str) -> Result<Self, String> {
-                match s {
-                    $($text => Ok(Self::$variant),)+
-                    _ => Err(format!("must be one of: {}", [$($text),+].join(", "))),
-                }
-            }
-        }
-    };
-}
-
-string_enum!(DeploymentStatus {
-    Starting = "starting",
-    Running = "running",
-    Failed = "failed",
-    Stopped = "stopped",
-});
-
-string_enum!(HealthStatus {
-    Unknown = "unknown",
-    Healthy = "healthy",
-    Unhealthy = "unhealthy",
-});
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Deployment {
-    pub id: Uuid,
-    pub tool_id: Uuid,
-    pub tool_slug: String,
-    pub tool_version: String,
-    /// Who deployed it: with admins, the only callers of a private deployment.
-    pub owner_id: Uuid,
-    pub status: DeploymentStatus,
-    pub health_status: HealthStatus,
-    pub last_health_check: Option<DateTime<Utc>>,
-    /// Anonymous callers allowed (still rate-limited and recorded).
-    pub public: bool,
-    /// `{environment, replicas, resources, env}` as given at creation.
-    pub config: Value,
-    pub endpoint_url: String,
-    pub last_error: Option<String>,
-    pub deployed_at: DateTime<Utc>,
-    pub stopped_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// One gateway call, for `mcp_usage_stats`.
-#[derive(Debug, Clone)]
-pub struct UsageRow {
-    pub tool_id: Uuid,
-    pub deployment_id: Uuid,
-    pub user_id: Option<Uuid>,
-    pub method: String,
-    pub ok: bool,
-    pub latency: Duration,
-    pub at: DateTime<Utc>,
-}
-
 /// How a deployment's MCP server is reached.
 pub enum Runner {
     /// The process runner: a child speaking stdio.
@@ -198,13 +129,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// `secret` keys the session ids; usage rows are flushed to `sql`.
-    pub fn new(secret: &[u8], sql: Arc<SqlStore>) -> Self {
+    /// `secret` keys the session ids; usage rows are flushed to `store`.
+    pub fn new(secret: &[u8], store: Arc<dyn DeploymentStore>) -> Self {
         Self {
             live: RwLock::new(HashMap::new()),
             launching: tokio::sync::Mutex::new(()),
             sealer: SessionSealer::new(secret),
-            usage: usage::UsageRecorder::start(sql),
+            usage: usage::UsageRecorder::start(store),
         }
     }
 
@@ -232,7 +163,7 @@ impl Gateway {
             return Ok(live);
         }
         let deployment = state
-            .sql
+            .deployments
             .find_active_deployment_by_slug(slug)
             .await?
             .filter(|d| d.status != DeploymentStatus::Failed)
@@ -253,28 +184,16 @@ impl Gateway {
 
     async fn launch_locked(&self, state: &AppState, deployment: Deployment) -> Result<Arc<Live>> {
         let tool = crate::registry::find(state, deployment.tool_id).await?;
-        let runtime = tool
-            .config
-            .as_map()
-            .get("runtime")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let runner = match runtime.get("transport").and_then(Value::as_str) {
-            Some("stdio") => {
-                let spec = ProcessSpec::from_runtime(&runtime).ok_or_else(|| {
-                    Error::invalid(
-                        &["body", "tool_id"],
-                        "value_error",
-                        "the tool's stdio runtime has no command",
-                    )
-                })?;
-                Runner::Stdio(StdioBridge::start(spec))
+        let runner = match tool.config.runtime() {
+            Some(Runtime::Stdio(stdio)) => Runner::Stdio(StdioBridge::start(ProcessSpec {
+                command: stdio.command,
+                args: stdio.args,
+                env: stdio.env,
+            })),
+            Some(Runtime::StreamableHttp(http)) => {
+                Runner::Remote(Arc::new(remote::upstream_for(&state.settings, &http)?))
             }
-            Some("streamable-http") => {
-                Runner::Remote(Arc::new(remote::upstream_for(&state.settings, &runtime)?))
-            }
-            _ => {
+            None => {
                 return Err(Error::invalid(
                     &["body", "tool_id"],
                     "value_error",
@@ -368,7 +287,7 @@ async fn watch_runner(state: AppState, live: Arc<Live>) {
                 RunnerState::Stopped => return,
             };
             match state
-                .sql
+                .deployments
                 .set_deployment_status(d.id, status, error.as_deref())
                 .await
             {

@@ -14,29 +14,17 @@ use serde_json::Value;
 
 use super::{publish, status_event, DeploymentStatus, HealthStatus, Live};
 use crate::config::Settings;
+use crate::domain::HttpRuntime;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::upstream::{RemoteUpstream, SsrfPolicy, UpstreamTimeouts};
 
 /// The upstream of a `streamable-http` runtime, under the configured SSRF policy.
-pub fn upstream_for(
-    settings: &Settings,
-    runtime: &serde_json::Map<String, Value>,
-) -> Result<RemoteUpstream> {
-    let url = runtime.get("url").and_then(Value::as_str).unwrap_or("");
-    let headers: Vec<(String, String)> = runtime
-        .get("headers")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
+pub fn upstream_for(settings: &Settings, runtime: &HttpRuntime) -> Result<RemoteUpstream> {
     RemoteUpstream::with_options(
-        url,
+        &runtime.url,
         SsrfPolicy::from_settings(settings),
-        headers,
+        runtime.headers.clone(),
         UpstreamTimeouts::default(),
     )
     .map_err(|e| match e.into_config_error() {
@@ -170,12 +158,12 @@ pub async fn watch(state: AppState, live: Arc<Live>) {
         match ping(upstream, Duration::from_secs(10)).await {
             Ok(_) => {
                 if let Ok(true) = state
-                    .sql
+                    .deployments
                     .set_deployment_status(d.id, DeploymentStatus::Running, None)
                     .await
                 {
                     let _ = state
-                        .sql
+                        .deployments
                         .set_deployment_health(d.id, HealthStatus::Healthy)
                         .await;
                     publish(
@@ -198,7 +186,7 @@ pub async fn watch(state: AppState, live: Arc<Live>) {
         }
     }
     if let Ok(true) = state
-        .sql
+        .deployments
         .set_deployment_status(d.id, DeploymentStatus::Failed, Some(&last_error))
         .await
     {

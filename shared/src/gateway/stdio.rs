@@ -47,42 +47,12 @@ const STDERR_LINE_BYTES: usize = 1024;
 /// The protocol version the bridge asks its child for.
 pub const CHILD_PROTOCOL_VERSION: &str = "2025-11-25";
 
-/// How to start the server: `config.runtime` of a stdio tool.
+/// How to start the server: a stdio tool's [`StdioRuntime`](crate::domain::StdioRuntime).
 #[derive(Debug, Clone)]
 pub struct ProcessSpec {
     pub command: String,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
-}
-
-impl ProcessSpec {
-    /// From a tool's `runtime` object (already validated at tool creation).
-    pub fn from_runtime(runtime: &serde_json::Map<String, Value>) -> Option<Self> {
-        let command = runtime.get("command")?.as_str()?.to_owned();
-        let strings = |v: Option<&Value>| -> Vec<String> {
-            v.and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let env = runtime
-            .get("env")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Some(Self {
-            command,
-            args: strings(runtime.get("args")),
-            env,
-        })
-    }
 }
 
 /// Where a client request's answers go.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::UsageRow;
-use crate::adapters::sql::SqlStore;
+use crate::ports::DeploymentStore;
 
 const CHANNEL: usize = 65_536;
 const BATCH: usize = 500;
@@ -24,9 +24,9 @@ pub struct UsageRecorder {
 }
 
 impl UsageRecorder {
-    pub fn start(sql: Arc<SqlStore>) -> Self {
+    pub fn start(store: Arc<dyn DeploymentStore>) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
-        tokio::spawn(flush_loop(sql, rx));
+        tokio::spawn(flush_loop(store, rx));
         Self {
             tx,
             ok: AtomicU64::new(0),
@@ -60,7 +60,7 @@ impl UsageRecorder {
 /// Drains the channel on a timer instead of waiting on it: a receiver parked
 /// in `recv()` would be woken by every call, a cross-thread wake-up on the
 /// call path; one parked on the timer costs the call nothing.
-async fn flush_loop(sql: Arc<SqlStore>, mut rx: mpsc::Receiver<UsageRow>) {
+async fn flush_loop(store: Arc<dyn DeploymentStore>, mut rx: mpsc::Receiver<UsageRow>) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(BATCH);
@@ -71,25 +71,25 @@ async fn flush_loop(sql: Arc<SqlStore>, mut rx: mpsc::Receiver<UsageRow>) {
                 Ok(row) => {
                     batch.push(row);
                     if batch.len() == BATCH {
-                        flush(&sql, &mut batch).await;
+                        flush(store.as_ref(), &mut batch).await;
                     }
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break true,
                 Err(mpsc::error::TryRecvError::Disconnected) => break false,
             }
         };
-        flush(&sql, &mut batch).await;
+        flush(store.as_ref(), &mut batch).await;
         if !open {
             return;
         }
     }
 }
 
-async fn flush(sql: &SqlStore, batch: &mut Vec<UsageRow>) {
+async fn flush(store: &dyn DeploymentStore, batch: &mut Vec<UsageRow>) {
     if batch.is_empty() {
         return;
     }
-    if let Err(e) = sql.insert_usage(batch).await {
+    if let Err(e) = store.insert_usage(batch).await {
         tracing::warn!(error = %e, rows = batch.len(), "usage rows not stored");
     }
     batch.clear();

@@ -9,9 +9,8 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use super::text;
-use crate::adapters::embedded::filter_matches;
 use crate::ports::{ChunkPayload, VectorFilter};
+use crate::text;
 
 const K1: f32 = 1.2;
 const B: f32 = 0.75;
@@ -164,9 +163,7 @@ impl Bm25 {
         let unfiltered = *filter == VectorFilter::default();
         let mut ranked: Vec<(f32, u32)> = touched
             .into_iter()
-            .filter(|&slot| {
-                unfiltered || chunk(slot).is_some_and(|c| filter_matches(filter, &c.payload))
-            })
+            .filter(|&slot| unfiltered || chunk(slot).is_some_and(|c| filter.matches(&c.payload)))
             .map(|slot| (scores[slot as usize], slot))
             .collect();
         // Ties (rare) go to the smaller chunk id, so the order is stable.

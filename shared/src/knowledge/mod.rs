@@ -27,7 +27,6 @@
 
 pub mod chunk;
 pub mod lexical;
-pub mod text;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -60,6 +59,32 @@ const CANDIDATES: usize = 200;
 const EMBED_BATCH: usize = 64;
 /// Another replica's writes reach this one's lexical index within this.
 const LEXICAL_REFRESH: Duration = Duration::from_secs(2);
+
+/// Walks every stored document once, in id order, a page at a time (for
+/// rebuilds and sweeps, which must not hold the whole store in memory).
+struct ScanCursor {
+    after: Option<Uuid>,
+    page_size: usize,
+}
+
+impl ScanCursor {
+    fn new(page_size: usize) -> Self {
+        Self {
+            after: None,
+            page_size,
+        }
+    }
+
+    /// The next page, or `None` when every document has been seen.
+    async fn next(&mut self, documents: &dyn DocumentStore) -> Result<Option<Vec<StoredDocument>>> {
+        let page = documents.scan(self.after, self.page_size).await?;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        self.after = Some(last.id);
+        Ok(Some(page))
+    }
+}
 
 pub struct Knowledge {
     pub embedder: Arc<dyn Embedder>,
@@ -195,11 +220,8 @@ impl Knowledge {
         let mut fresh: HashMap<&'static str, Bm25> =
             COLLECTIONS.iter().map(|c| (*c, Bm25::default())).collect();
         let (mut matched, mut seen) = (false, 0);
-        let mut after = None;
-        loop {
-            let page = self.documents.scan(after, 1000).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
+        let mut cursor = ScanCursor::new(1000);
+        while let Some(page) = cursor.next(self.documents.as_ref()).await? {
             for d in page {
                 seen += 1;
                 matched |= check(&d);
@@ -525,11 +547,8 @@ impl Knowledge {
         let current = self.model_key();
         let mut report = SweepReport::default();
         let mut other_models: HashSet<String> = HashSet::new();
-        let mut after = None;
-        loop {
-            let page = self.documents.scan(after, 200).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
+        let mut cursor = ScanCursor::new(200);
+        while let Some(page) = cursor.next(self.documents.as_ref()).await? {
             for d in page {
                 let base = static_collection(&d.collection)?;
                 if let Some(m) = d.embedding_model.as_deref().filter(|m| *m != current) {

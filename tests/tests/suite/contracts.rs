@@ -27,14 +27,14 @@ use uuid::Uuid;
 // ------------------------------------------------------------ adapters under test
 
 /// A migrated SQL store, with whatever keeps it alive.
-struct Sql {
-    name: &'static str,
-    store: Arc<SqlStore>,
+pub(super) struct Sql {
+    pub(super) name: &'static str,
+    pub(super) store: Arc<SqlStore>,
     _dir: Option<TempDir>,
     _db: Option<MysqlDatabase>,
 }
 
-async fn sql_stores() -> Vec<Sql> {
+pub(super) async fn sql_stores() -> Vec<Sql> {
     let dir = TempDir::new();
     let sqlite = SqlStore::connect_sqlite_file(&dir.0.join("contract.db"))
         .await
@@ -77,7 +77,7 @@ async fn redis_prefix() -> Option<RedisPrefix> {
 
 // ------------------------------------------------------------ fixtures
 
-fn user(name: &str) -> User {
+pub(super) fn user(name: &str) -> User {
     let now = mcp_platform::domain::now();
     User {
         id: Uuid::new_v4(),
@@ -91,7 +91,7 @@ fn user(name: &str) -> User {
     }
 }
 
-fn tool(author: Uuid, slug: &str, tags: &[&str]) -> Tool {
+pub(super) fn tool(author: Uuid, slug: &str, tags: &[&str]) -> Tool {
     let now = mcp_platform::domain::now();
     Tool {
         id: Uuid::new_v4(),
@@ -110,7 +110,7 @@ fn tool(author: Uuid, slug: &str, tags: &[&str]) -> Tool {
     }
 }
 
-fn record(tool: &Tool, change_type: ChangeType) -> HistoryRecord {
+pub(super) fn record(tool: &Tool, change_type: ChangeType) -> HistoryRecord {
     HistoryRecord {
         id: Uuid::new_v4(),
         tool_id: tool.id,
@@ -124,7 +124,7 @@ fn record(tool: &Tool, change_type: ChangeType) -> HistoryRecord {
     }
 }
 
-fn page(page: u32, page_size: u32) -> PageRequest {
+pub(super) fn page(page: u32, page_size: u32) -> PageRequest {
     PageRequest { page, page_size }
 }
 

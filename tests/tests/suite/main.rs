@@ -8,6 +8,7 @@ mod analyze_tasks;
 mod auth;
 mod bad_input;
 mod contracts;
+mod deployment_contracts;
 mod embedders;
 mod embeddings;
 mod gateway;

@@ -85,30 +85,6 @@ impl Collection {
     }
 }
 
-/// Whether `payload` passes `filter` (shared with the lexical index, so both
-/// rankings see the same points).
-pub fn filter_matches(filter: &VectorFilter, payload: &ChunkPayload) -> bool {
-    if !filter.tags.is_empty() && !filter.tags.iter().any(|t| payload.tags.contains(t)) {
-        return false;
-    }
-    if let Some(source) = &filter.source {
-        if payload.source.as_ref() != Some(source) {
-            return false;
-        }
-    }
-    if let Some(tool_id) = filter.tool_id {
-        if payload.tool_id != Some(tool_id) {
-            return false;
-        }
-    }
-    if let Some(viewer) = filter.visible_to {
-        if !payload.public && payload.owner_id != Some(viewer) {
-            return false;
-        }
-    }
-    true
-}
-
 /// The dot product, 8 independent accumulators so the loop vectorises.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -389,7 +365,7 @@ impl VectorIndex for FlatIndex {
         let unfiltered = *filter == VectorFilter::default();
         let mut heap: BinaryHeap<Candidate> = BinaryHeap::with_capacity(limit + 1);
         for (i, point) in c.vectors.chunks_exact(c.dimension).enumerate() {
-            if !unfiltered && !filter_matches(filter, &c.payloads[i]) {
+            if !unfiltered && !filter.matches(&c.payloads[i]) {
                 continue;
             }
             let score = dot(vector, point);

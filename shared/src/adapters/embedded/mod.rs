@@ -8,7 +8,7 @@ mod memory_event_bus;
 mod memory_rate_limiter;
 mod offline_embedder;
 
-pub use flat_index::{dot, filter_matches, FlatIndex};
+pub use flat_index::{dot, FlatIndex};
 pub use memory_cache::MemoryCache;
 pub use memory_event_bus::{MemoryEventBus, EVENT_BUFFER};
 pub use memory_rate_limiter::MemoryRateLimiter;

@@ -24,8 +24,8 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::knowledge::text;
 use crate::ports::Embedder;
+use crate::text;
 
 /// The dimension the offline embedder uses unless configured otherwise.
 pub const DEFAULT_DIMENSION: usize = 384;

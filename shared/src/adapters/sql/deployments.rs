@@ -1,12 +1,16 @@
 //! Deployments (the gateway's desired state) and the gateway's usage rows.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, QueryBuilder, Row};
 use uuid::Uuid;
 
-use super::{opt_text, parse_opt_ts, parse_ts, parse_uuid, text, ts, unique_violation, SqlStore};
+use super::{
+    fetch_page, opt_text, parse_opt_ts, parse_ts, parse_uuid, text, ts, unique_violation, SqlStore,
+};
+use crate::domain::{Deployment, DeploymentStatus, HealthStatus, UsageRow, UsageTotals};
 use crate::error::{Error, Result};
-use crate::gateway::{Deployment, DeploymentStatus, HealthStatus, UsageRow};
+use crate::ports::{DeploymentFilter, DeploymentStore, Page, PageRequest};
 
 const COLUMNS: &str = "id, tool_id, tool_slug, tool_version, owner_id, status, health_status, \
                        last_health_check, public, config, endpoint_url, last_error, deployed_at, \
@@ -37,18 +41,11 @@ fn from_row(row: &AnyRow) -> Result<Deployment> {
     })
 }
 
-/// Totals of a deployment's usage rows.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct UsageTotals {
-    pub requests: u64,
-    pub errors: u64,
-    pub avg_latency_us: f64,
-}
-
-impl SqlStore {
+#[async_trait]
+impl DeploymentStore for SqlStore {
     /// Stores a new deployment. `Conflict` when its tool already has one
     /// that is not stopped.
-    pub async fn insert_deployment(&self, d: &Deployment) -> Result<()> {
+    async fn insert_deployment(&self, d: &Deployment) -> Result<()> {
         let active = (d.status != DeploymentStatus::Stopped).then(|| d.tool_id.to_string());
         sqlx::query(&format!(
             "INSERT INTO mcp_deployments ({COLUMNS}, active_tool_id) \
@@ -83,7 +80,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub async fn find_deployment(&self, id: Uuid) -> Result<Option<Deployment>> {
+    async fn find_deployment(&self, id: Uuid) -> Result<Option<Deployment>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM mcp_deployments WHERE id = ?"
         ))
@@ -94,7 +91,7 @@ impl SqlStore {
     }
 
     /// The deployment of this slug that is not stopped, if any.
-    pub async fn find_active_deployment_by_slug(&self, slug: &str) -> Result<Option<Deployment>> {
+    async fn find_active_deployment_by_slug(&self, slug: &str) -> Result<Option<Deployment>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM mcp_deployments WHERE tool_slug = ? AND active_tool_id IS NOT NULL"
         ))
@@ -105,39 +102,33 @@ impl SqlStore {
     }
 
     /// Deployments newest first, optionally of one status and/or owner.
-    pub async fn list_deployments(
+    async fn list_deployments(
         &self,
-        status: Option<DeploymentStatus>,
-        owner: Option<Uuid>,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<Deployment>, u64)> {
-        let filters = |q: &mut QueryBuilder<Any>| {
-            q.push(" WHERE 1 = 1");
-            if let Some(s) = status {
-                q.push(" AND status = ").push_bind(s.as_str());
-            }
-            if let Some(o) = owner {
-                q.push(" AND owner_id = ").push_bind(o.to_string());
-            }
-        };
-        let mut count = QueryBuilder::<Any>::new("SELECT COUNT(*) FROM mcp_deployments");
-        filters(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut select = QueryBuilder::<Any>::new(format!("SELECT {COLUMNS} FROM mcp_deployments"));
-        filters(&mut select);
-        select
-            .push(" ORDER BY deployed_at DESC, id DESC LIMIT ")
-            .push_bind(limit)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let rows = select.build().fetch_all(&self.pool).await?;
-        let items = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-        Ok((items, u64::try_from(total).unwrap_or(0)))
+        filter: DeploymentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Deployment>> {
+        fetch_page(
+            &self.pool,
+            "mcp_deployments",
+            COLUMNS,
+            "deployed_at",
+            |q| {
+                q.push(" WHERE 1 = 1");
+                if let Some(s) = filter.status {
+                    q.push(" AND status = ").push_bind(s.as_str());
+                }
+                if let Some(o) = filter.owner_id {
+                    q.push(" AND owner_id = ").push_bind(o.to_string());
+                }
+            },
+            page,
+            from_row,
+        )
+        .await
     }
 
     /// Every deployment that should be running (desired state).
-    pub async fn active_deployments(&self) -> Result<Vec<Deployment>> {
+    async fn active_deployments(&self) -> Result<Vec<Deployment>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM mcp_deployments WHERE active_tool_id IS NOT NULL"
         ))
@@ -148,7 +139,7 @@ impl SqlStore {
 
     /// Sets the status (and error) of a deployment that is not stopped;
     /// `false` when it is stopped (a stop always wins over a late report).
-    pub async fn set_deployment_status(
+    async fn set_deployment_status(
         &self,
         id: Uuid,
         status: DeploymentStatus,
@@ -167,7 +158,7 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn set_deployment_health(&self, id: Uuid, health: HealthStatus) -> Result<()> {
+    async fn set_deployment_health(&self, id: Uuid, health: HealthStatus) -> Result<()> {
         sqlx::query(
             "UPDATE mcp_deployments SET health_status = ?, last_health_check = ? WHERE id = ?",
         )
@@ -181,7 +172,7 @@ impl SqlStore {
 
     /// Marks a deployment stopped and frees its tool for a new one; `false`
     /// when it was already stopped.
-    pub async fn stop_deployment(&self, id: Uuid) -> Result<bool> {
+    async fn stop_deployment(&self, id: Uuid) -> Result<bool> {
         let now = ts(crate::domain::now());
         let done = sqlx::query(
             "UPDATE mcp_deployments SET status = 'stopped', active_tool_id = NULL, \
@@ -199,7 +190,7 @@ impl SqlStore {
     /// so each batch lands at the end of the primary-key index instead of at
     /// random places in it: far fewer pages to write, in SQLite and in
     /// InnoDB, whose table is that index.
-    pub async fn insert_usage(&self, rows: &[UsageRow]) -> Result<()> {
+    async fn insert_usage(&self, rows: &[UsageRow]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -221,7 +212,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub async fn usage_totals(&self, deployment_id: Uuid) -> Result<UsageTotals> {
+    async fn usage_totals(&self, deployment_id: Uuid) -> Result<UsageTotals> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, \
              CAST(COALESCE(SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), 0) AS SIGNED) AS errors, \

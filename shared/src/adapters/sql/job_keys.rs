@@ -31,9 +31,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{opt_text, parse_ts, parse_uuid, text, ts, unique_violation, SqlStore};
-use crate::auth::sha256_hex;
+use crate::digest::sha256_hex;
+use crate::domain::job::{Enqueued, JobEnvelope, NewJob};
 use crate::error::{Error, Result};
-use crate::jobs::{Enqueued, JobEnvelope, NewJob};
 
 /// An unpublished key older than this was left by a process that died
 /// while publishing: its job is published again by the next enqueue.

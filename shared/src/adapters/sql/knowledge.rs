@@ -6,7 +6,7 @@ use sqlx::{Any, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::tools::escape_like;
-use super::{opt_text, parse_ts, parse_uuid, text, ts, SqlStore};
+use super::{fetch_page, opt_text, parse_ts, parse_uuid, text, ts, SqlStore};
 use crate::error::{Error, Result};
 use crate::ports::{
     DocumentFilter, DocumentStatus, DocumentStore, Page, PageRequest, StoredDocument,
@@ -169,22 +169,16 @@ impl DocumentStore for SqlStore {
         filter: &DocumentFilter,
         page: PageRequest,
     ) -> Result<Page<StoredDocument>> {
-        let mut count = QueryBuilder::<Any>::new("SELECT COUNT(*) FROM knowledge_documents");
-        push_filters(&mut count, collection, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut select =
-            QueryBuilder::<Any>::new(format!("SELECT {COLUMNS} FROM knowledge_documents"));
-        push_filters(&mut select, collection, filter);
-        select
-            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(i64::from(page.page_size))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(page.offset()).unwrap_or(i64::MAX));
-        let rows = select.build().fetch_all(&self.pool).await?;
-        Ok(Page {
-            items: rows.iter().map(document_from_row).collect::<Result<_>>()?,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        fetch_page(
+            &self.pool,
+            "knowledge_documents",
+            COLUMNS,
+            "created_at",
+            |q| push_filters(q, collection, filter),
+            page,
+            document_from_row,
+        )
+        .await
     }
 
     async fn set_status(

@@ -21,13 +21,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::AnyPoolOptions;
+use sqlx::any::AnyRow;
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, QueryBuilder};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::ports::{Page, PageRequest};
 
-pub use deployments::UsageTotals;
 pub use job_keys::{JobKeys, Publication, ORPHAN_AFTER};
 pub use queue::{JobRecord, JobStatus, SqlJobQueue};
 
@@ -151,6 +152,35 @@ impl crate::ports::Ping for SqlStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// One page of `FROM {from}` newest first: `SELECT COUNT(*)` and
+/// `SELECT {columns}` with the same `WHERE` that `filters` pushes, ordered by
+/// `created_column DESC, id DESC` (the id keeps pages apart when times tie).
+pub(crate) async fn fetch_page<'q, T>(
+    pool: &AnyPool,
+    from: &str,
+    columns: &str,
+    created_column: &str,
+    filters: impl Fn(&mut QueryBuilder<'q, Any>),
+    page: PageRequest,
+    from_row: impl Fn(&AnyRow) -> Result<T>,
+) -> Result<Page<T>> {
+    let mut count = QueryBuilder::<Any>::new(format!("SELECT COUNT(*) FROM {from}"));
+    filters(&mut count);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    let mut select = QueryBuilder::<Any>::new(format!("SELECT {columns} FROM {from}"));
+    filters(&mut select);
+    select
+        .push(format!(" ORDER BY {created_column} DESC, id DESC LIMIT "))
+        .push_bind(i64::from(page.page_size))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(page.offset()).unwrap_or(i64::MAX));
+    let rows = select.build().fetch_all(pool).await?;
+    Ok(Page {
+        items: rows.iter().map(from_row).collect::<Result<_>>()?,
+        total: u64::try_from(total).unwrap_or(0),
+    })
 }
 
 /// Fixed-width UTC timestamp (`2026-11-25T18:00:00.123456Z`): sorts as text.

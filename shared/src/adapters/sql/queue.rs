@@ -40,9 +40,11 @@ use sqlx::{Any, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::{opt_text, parse_opt_ts, parse_ts, parse_uuid, text, ts, unique_violation, SqlStore};
-use crate::auth::sha256_hex;
+use crate::digest::sha256_hex;
+use crate::domain::job::{
+    stored_error, Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, Priority, Receipt, Retried,
+};
 use crate::error::{Error, Result};
-use crate::jobs::{Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, Priority, Receipt, Retried};
 use crate::ports::{JobQueue, Ping};
 
 const JOB_COLUMNS: &str =
@@ -52,9 +54,6 @@ const JOB_COLUMNS: &str =
 /// How many times one `claim` call goes back for more candidates after
 /// other claimers took all of the ones it read.
 const CLAIM_ROUNDS: usize = 4;
-
-/// Stored failure messages are cut to this many bytes.
-const MAX_ERROR_BYTES: usize = 4000;
 
 /// The life-cycle states of a job row, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,17 +127,6 @@ fn record_from_row(row: &AnyRow) -> Result<JobRecord> {
         finished_at: parse_opt_ts(opt_text(row, "finished_at")?)?,
         last_error: opt_text(row, "last_error")?,
     })
-}
-
-fn truncated(error: &str) -> &str {
-    if error.len() <= MAX_ERROR_BYTES {
-        return error;
-    }
-    let mut end = MAX_ERROR_BYTES;
-    while !error.is_char_boundary(end) {
-        end -= 1;
-    }
-    &error[..end]
 }
 
 /// The durable table queue. Cheap to clone; shares the store's pool.
@@ -324,7 +312,7 @@ impl SqlJobQueue {
         )
         .bind(status)
         .bind(ts(crate::domain::now()))
-        .bind(error.map(truncated))
+        .bind(error.map(stored_error))
         .bind(receipt.job_id.to_string())
         .bind(&receipt.token)
         .execute(self.store.pool())
@@ -433,7 +421,7 @@ impl JobQueue for SqlJobQueue {
              WHERE id = ? AND lease_token = ? AND status = 'running'",
         )
         .bind(ts(at))
-        .bind(truncated(error))
+        .bind(stored_error(error))
         .bind(receipt.job_id.to_string())
         .bind(&receipt.token)
         .execute(self.store.pool())
@@ -475,19 +463,5 @@ impl JobQueue for SqlJobQueue {
                 .execute(self.store.pool())
                 .await?;
         Ok(done.rows_affected())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::truncated;
-
-    #[test]
-    fn long_errors_are_cut_on_a_character_boundary() {
-        let long = "é".repeat(3000);
-        let cut = truncated(&long);
-        assert!(cut.len() <= super::MAX_ERROR_BYTES);
-        assert!(cut.chars().all(|c| c == 'é'));
-        assert_eq!(truncated("short"), "short");
     }
 }

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, QueryBuilder, Row};
 use uuid::Uuid;
 
-use super::{opt_text, parse_opt_ts, parse_ts, parse_uuid, text, ts, SqlStore};
+use super::{fetch_page, opt_text, parse_opt_ts, parse_ts, parse_uuid, text, ts, SqlStore};
 use crate::domain::{Task, TaskStatus};
 use crate::error::{Error, Result};
 use crate::ports::{Page, PageRequest, TaskFilter, TaskStore};
@@ -97,21 +97,16 @@ impl TaskStore for SqlStore {
 
     async fn list(&self, filter: &TaskFilter, page: PageRequest) -> Result<Page<Task>> {
         let now = ts(Utc::now());
-        let mut count = QueryBuilder::<Any>::new("SELECT COUNT(*) FROM tasks");
-        push_filters(&mut count, filter, &now);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut select = QueryBuilder::<Any>::new(format!("SELECT {TASK_COLUMNS} FROM tasks"));
-        push_filters(&mut select, filter, &now);
-        select
-            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(i64::from(page.page_size))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(page.offset()).unwrap_or(i64::MAX));
-        let rows = select.build().fetch_all(&self.pool).await?;
-        Ok(Page {
-            items: rows.iter().map(task_from_row).collect::<Result<_>>()?,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        fetch_page(
+            &self.pool,
+            "tasks",
+            TASK_COLUMNS,
+            "created_at",
+            |q| push_filters(q, filter, &now),
+            page,
+            task_from_row,
+        )
+        .await
     }
 
     async fn update(&self, task: &Task, from: &[TaskStatus]) -> Result<bool> {

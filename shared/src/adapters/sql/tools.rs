@@ -6,7 +6,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
-use super::{opt_text, parse_opt_ts, parse_ts, parse_uuid, text, ts, unique_violation, SqlStore};
+use super::{
+    fetch_page, opt_text, parse_opt_ts, parse_ts, parse_uuid, text, ts, unique_violation, SqlStore,
+};
 use crate::domain::{
     ChangeType, HistoryRecord, SemVer, Slug, Tool, ToolConfig, ToolName, ToolSnapshot, ToolStatus,
 };
@@ -236,23 +238,16 @@ impl ToolRepo for SqlStore {
     }
 
     async fn list(&self, filter: &ToolFilter, page: PageRequest) -> Result<Page<Tool>> {
-        let mut count = QueryBuilder::<Any>::new("SELECT COUNT(*) FROM mcp_tools");
-        push_filters(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-
-        let mut select = QueryBuilder::<Any>::new(format!("SELECT {TOOL_COLUMNS} FROM mcp_tools"));
-        push_filters(&mut select, filter);
-        select
-            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(i64::from(page.page_size))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(page.offset()).unwrap_or(i64::MAX));
-        let rows = select.build().fetch_all(&self.pool).await?;
-        let items = rows.iter().map(tool_from_row).collect::<Result<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        fetch_page(
+            &self.pool,
+            "mcp_tools",
+            TOOL_COLUMNS,
+            "created_at",
+            |q| push_filters(q, filter),
+            page,
+            tool_from_row,
+        )
+        .await
     }
 }
 
