@@ -8,12 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use mcp_platform::adapters::sql::SqlStore;
 use mcp_platform::config::{Overrides, Settings, Source};
 use mcp_platform::domain::Role;
 use mcp_platform::jobs::Registry;
 use mcp_platform::scheduler::{standard_schedule, Scheduler};
-use mcp_platform::state::{create_user, AppState};
+use mcp_platform::state::{create_user, migration_target, AppState};
 use mcp_platform::worker::Worker;
 use mcp_platform::{http, migrate, telemetry};
 
@@ -210,8 +209,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Migrate { action, .. } => {
             std::fs::create_dir_all(&settings.data_dir)?;
-            let store = SqlStore::connect(settings.database_url.expose()).await?;
-            let (migrator, pool) = (store.migrator(), store.pool());
+            let (migrator, pool) = migration_target(&settings).await?;
+            let pool = &pool;
             match action {
                 MigrateAction::Up => {
                     let applied = migrate::up(migrator, pool).await?;

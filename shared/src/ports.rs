@@ -77,6 +77,17 @@ pub trait ToolRepo: Send + Sync {
 /// The most history records one listing returns (newest first).
 pub const HISTORY_LIMIT: i64 = 1000;
 
+/// The relational store's history rows seen as an outbox, when history
+/// lives in another store: [`ToolRepo`] writes each record next to its
+/// change, and a job delivers them (`registry::deliver_history`).
+#[async_trait]
+pub trait HistoryOutbox: Send + Sync {
+    /// Records waiting to be delivered, oldest first.
+    async fn pending_history(&self, limit: i64) -> Result<Vec<HistoryRecord>>;
+    /// Drops records once they are stored elsewhere.
+    async fn forget_history(&self, records: &[HistoryRecord]) -> Result<()>;
+}
+
 /// Where version history is read from. [`ToolRepo`] writes each record in
 /// the SQL transaction of its change; when history lives elsewhere (MongoDB),
 /// that SQL row is an outbox entry that `registry` delivers with `append`.
@@ -136,6 +147,11 @@ pub trait SessionStore: Send + Sync {
     /// Atomically marks the token spent and says what it was.
     async fn consume(&self, token_hash: &str) -> Result<RefreshUse>;
     async fn revoke_family(&self, family_id: Uuid) -> Result<()>;
+    /// Deletes tokens that expired at or before `now`; how many went. An
+    /// expired token is refused with or without its record, so this changes
+    /// no answer of [`Self::consume`]; stores that expire keys by themselves
+    /// (Redis TTLs) have nothing to do.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64>;
 }
 
 /// A byte cache. Never the source of truth: callers fall back to the

@@ -13,8 +13,8 @@ use crate::config::{AdminBootstrap, JwtSecretSource, QueueBackend, Secret, Setti
 use crate::domain::{Email, Password, Role, User, Username};
 use crate::metrics::Metrics;
 use crate::ports::{
-    Cache, DeploymentStore, EventBus, HistoryStore, JobQueue, Ping, RateLimiter, SessionStore,
-    TaskStore, ToolRepo, UserRepo,
+    Cache, DeploymentStore, EventBus, HistoryOutbox, HistoryStore, JobQueue, Ping, RateLimiter,
+    SessionStore, TaskStore, ToolRepo, UserRepo,
 };
 
 /// A backend `/health` probes, by the name it reports.
@@ -51,7 +51,7 @@ pub struct Services {
     pub history: Arc<dyn HistoryStore>,
     /// Set when history lives outside the relational store: the SQL table
     /// whose rows are delivered to `history` (see `registry::deliver_history`).
-    pub history_outbox: Option<Arc<SqlStore>>,
+    pub history_outbox: Option<Arc<dyn HistoryOutbox>>,
     pub users: Arc<dyn UserRepo>,
     pub sessions: Arc<dyn SessionStore>,
     pub cache: Arc<dyn Cache>,
@@ -166,6 +166,17 @@ impl AppState {
         start_knowledge(&state).await?;
         Ok(state)
     }
+}
+
+/// The configured database and its dialect's migrations, opened without
+/// migrating: what `mcp-platform migrate` works on.
+pub async fn migration_target(
+    settings: &Settings,
+) -> anyhow::Result<(&'static sqlx::migrate::Migrator, sqlx::AnyPool)> {
+    let store = SqlStore::connect(settings.database_url.expose())
+        .await
+        .context("opening the database")?;
+    Ok((store.migrator(), store.pool().clone()))
 }
 
 /// The queue `JOB_QUEUE_URL` names; unset, the table queue of the database.
@@ -361,7 +372,7 @@ async fn history_store(
     settings: &Settings,
     sql: &Arc<SqlStore>,
     health_checks: &mut Vec<HealthCheck>,
-) -> anyhow::Result<(Arc<dyn HistoryStore>, Option<Arc<SqlStore>>)> {
+) -> anyhow::Result<(Arc<dyn HistoryStore>, Option<Arc<dyn HistoryOutbox>>)> {
     #[cfg(feature = "mongodb")]
     if let Some(url) = &settings.mongodb_url {
         let mongo = connect_mongo(settings, url).await?;

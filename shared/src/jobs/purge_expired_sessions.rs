@@ -1,5 +1,5 @@
 //! `purge_expired_sessions`: deletes refresh tokens past their expiry from
-//! the relational store. An expired token is refused whether or not its row
+//! the session store. An expired token is refused whether or not its row
 //! exists (reuse detection only matters while a family could still be
 //! used), so the rows are dead weight. Sessions kept in Redis expire by TTL;
 //! there the table is empty and this is a cheap no-op.
@@ -21,8 +21,8 @@ impl Job for PurgeExpiredSessions {
     async fn run(self, ctx: &JobContext<'_>) -> Result<(), JobError> {
         let purged = ctx
             .state
-            .sql
-            .purge_expired_sessions(crate::domain::now())
+            .sessions
+            .purge_expired(crate::domain::now())
             .await?;
         tracing::info!(purged, "expired refresh tokens purged");
         Ok(())

@@ -16,8 +16,8 @@ use mcp_platform::domain::{
 };
 use mcp_platform::error::Error;
 use mcp_platform::ports::{
-    Cache, HistoryStore, PageRequest, RateDecision, RateLimiter, RefreshUse, SessionStore,
-    ToolFilter, ToolRepo, UserRepo,
+    Cache, HistoryOutbox, HistoryStore, PageRequest, RateDecision, RateLimiter, RefreshUse,
+    SessionStore, ToolFilter, ToolRepo, UserRepo,
 };
 use mcp_platform_tests::backends::{self, MongoDatabase, MysqlDatabase, RedisPrefix};
 use mcp_platform_tests::poll_until;

@@ -75,13 +75,8 @@ impl SessionStore for SqlStore {
         .await?;
         Ok(())
     }
-}
 
-impl SqlStore {
-    /// Deletes refresh tokens that expired at or before `now`; how many went.
-    /// An expired token is refused with or without its row, so this changes
-    /// no answer of [`SessionStore::consume`].
-    pub async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64> {
         let done = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?")
             .bind(ts(now))
             .execute(&self.pool)

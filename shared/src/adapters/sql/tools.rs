@@ -13,7 +13,9 @@ use crate::domain::{
     ChangeType, HistoryRecord, SemVer, Slug, Tool, ToolConfig, ToolName, ToolSnapshot, ToolStatus,
 };
 use crate::error::{Error, Result};
-use crate::ports::{HistoryStore, Page, PageRequest, ToolFilter, ToolRepo, HISTORY_LIMIT};
+use crate::ports::{
+    HistoryOutbox, HistoryStore, Page, PageRequest, ToolFilter, ToolRepo, HISTORY_LIMIT,
+};
 
 const TOOL_COLUMNS: &str = "id, name, slug, description, version, config, status, tags, \
                             author_id, revision, created_at, updated_at, deleted_at";
@@ -269,10 +271,9 @@ fn history_from_row(row: &AnyRow) -> Result<HistoryRecord> {
     })
 }
 
-impl SqlStore {
-    /// History rows waiting to be delivered to another history store, oldest
-    /// first (the outbox side of [`HistoryStore`]).
-    pub async fn pending_history(&self, limit: i64) -> Result<Vec<HistoryRecord>> {
+#[async_trait]
+impl HistoryOutbox for SqlStore {
+    async fn pending_history(&self, limit: i64) -> Result<Vec<HistoryRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {HISTORY_COLUMNS} FROM mcp_config_history ORDER BY changed_at, sequence LIMIT ?"
         ))
@@ -282,8 +283,7 @@ impl SqlStore {
         rows.iter().map(history_from_row).collect()
     }
 
-    /// Drops outbox rows once their records are stored elsewhere.
-    pub async fn forget_history(&self, records: &[HistoryRecord]) -> Result<()> {
+    async fn forget_history(&self, records: &[HistoryRecord]) -> Result<()> {
         for record in records {
             sqlx::query("DELETE FROM mcp_config_history WHERE id = ?")
                 .bind(record.id.to_string())
