@@ -47,8 +47,13 @@ pub async fn bootstrap() -> Result<AppState, LambdaError> {
 ///
 /// `secretsmanager://` values are resolved here, once per cold start.
 pub async fn bootstrap_from(source: &Source) -> Result<AppState, LambdaError> {
-    let source = source.resolve_secrets().await?;
-    let settings = Settings::load(&source, &Overrides::default())?;
+    #[cfg(feature = "secretsmanager")]
+    let source = &{
+        let mut resolved = source.clone();
+        crate::adapters::secretsmanager::resolve(&mut resolved).await?;
+        resolved
+    };
+    let settings = Settings::load(source, &Overrides::default())?;
     if matches!(settings.jwt_secret, JwtSecretSource::File(_)) {
         return Err(ConfigError {
             variable: "SECRET_KEY".into(),

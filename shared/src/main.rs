@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use mcp_platform::config::{Overrides, Settings, Source};
+use mcp_platform::config::{ConfigError, Overrides, Settings, Source};
 use mcp_platform::domain::Role;
 use mcp_platform::jobs::Registry;
 use mcp_platform::scheduler::{standard_schedule, Scheduler};
@@ -98,22 +98,26 @@ enum AdminAction {
     },
 }
 
-/// The settings, with `secretsmanager://` values resolved first (once).
+/// The settings; a configuration error is printed and exits with code 2.
 async fn settings(location: &Location) -> Result<Settings, ExitCode> {
     let overrides = Overrides {
         bind: location.bind,
         data_dir: location.data_dir.clone(),
     };
-    let source = match Source::from_env_and_dotenv() {
-        Ok(source) => source.resolve_secrets().await,
-        Err(e) => Err(e),
-    };
-    source
-        .and_then(|source| Settings::load(&source, &overrides))
-        .map_err(|e| {
-            eprintln!("{e}");
-            ExitCode::from(2)
-        })
+    load_settings(&overrides).await.map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
+}
+
+/// The environment and `.env`, with `secretsmanager://` values resolved
+/// first (once), parsed into settings.
+async fn load_settings(overrides: &Overrides) -> Result<Settings, ConfigError> {
+    #[cfg_attr(not(feature = "secretsmanager"), allow(unused_mut))]
+    let mut source = Source::from_env_and_dotenv()?;
+    #[cfg(feature = "secretsmanager")]
+    mcp_platform::adapters::secretsmanager::resolve(&mut source).await?;
+    Settings::load(&source, overrides)
 }
 
 #[tokio::main]

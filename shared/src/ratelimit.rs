@@ -11,8 +11,6 @@
 //! login limits in `api::auth` are the exception — they guard passwords, so
 //! they fail closed.
 
-use std::time::Duration;
-
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -24,24 +22,7 @@ use crate::error::Error;
 use crate::ports::RateDecision;
 use crate::state::AppState;
 
-/// Limits per route group: a default and optional per-group overrides.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimits {
-    pub enabled: bool,
-    pub per_window: u32,
-    pub window: Duration,
-    /// `(group, limit)` pairs, e.g. `("auth", 60)`.
-    pub overrides: Vec<(String, u32)>,
-}
-
-impl RateLimits {
-    pub fn limit_for(&self, group: &str) -> u32 {
-        self.overrides
-            .iter()
-            .find(|(g, _)| g == group)
-            .map_or(self.per_window, |(_, n)| *n)
-    }
-}
+pub use crate::config::RateLimits;
 
 /// The route group of an API path, or `None` for paths that are not limited.
 fn group_of(path: &str) -> Option<&str> {
@@ -130,17 +111,5 @@ mod tests {
         assert_eq!(group_of("/api/v1/"), None);
         assert_eq!(group_of("/ws"), Some("realtime"));
         assert_eq!(group_of("/events"), Some("realtime"));
-    }
-
-    #[test]
-    fn overrides_win_over_the_default() {
-        let limits = RateLimits {
-            enabled: true,
-            per_window: 100,
-            window: Duration::from_secs(60),
-            overrides: vec![("auth".into(), 5)],
-        };
-        assert_eq!(limits.limit_for("auth"), 5);
-        assert_eq!(limits.limit_for("mcps"), 100);
     }
 }

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::ports::{DeploymentStore, Event, EventBus};
 use crate::state::AppState;
 
+pub use crate::config::GatewaySettings;
 pub use session::{SessionFacts, SessionSealer};
 pub use stdio::{ProcessSpec, StdioBridge};
 
@@ -45,24 +46,6 @@ pub const PROTOCOL_VERSIONS: [&str; 5] = [
 pub const MODERN_VERSION: &str = "2026-07-28";
 /// The newest revision reached through `initialize`.
 pub const LATEST_HANDSHAKE_VERSION: &str = "2025-11-25";
-
-/// Gateway settings (`GATEWAY_*` variables).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewaySettings {
-    /// How often each running deployment is pinged.
-    pub health_interval: Duration,
-    /// How long one call may take before the client gets an error.
-    pub request_timeout: Duration,
-}
-
-impl Default for GatewaySettings {
-    fn default() -> Self {
-        Self {
-            health_interval: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(300),
-        }
-    }
-}
 
 /// A message on its way to a client: something before the answer
 /// (progress, a server→client request), or the answer itself.

@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
+use mcp_platform::adapters::secretsmanager::resolve;
 use mcp_platform::config::{JwtSecretSource, Source};
 use mcp_platform_tests::moto;
 use mcp_platform_tests::tempdir::TempDir;
@@ -138,7 +139,8 @@ async fn a_cold_start_resolves_references_once_and_leaves_plain_values_alone() {
     vars.push(("PORT".into(), format!("secretsmanager://{}#port", s.app)));
     let source = Source::from_map(vars);
 
-    let resolved = source.resolve_secrets().await.expect("references resolve");
+    let mut resolved = source.clone();
+    resolve(&mut resolved).await.expect("references resolve");
     assert_eq!(resolved.get("OPENAI_API_KEY"), Some(s.openai.as_str()));
     assert_eq!(resolved.get("PORT"), Some("5432"), "a JSON number as text");
     assert_eq!(resolved.get("JWT_ISSUER"), Some("plain-issuer"));
@@ -162,7 +164,8 @@ async fn a_cold_start_resolves_references_once_and_leaves_plain_values_alone() {
 async fn no_reference_needs_no_aws_configuration() {
     // No endpoint, region or credentials: nothing is asked of AWS.
     let source = Source::from_map([("SECRET_KEY", "p".repeat(40)), ("PORT", "9000".into())]);
-    let resolved = source.resolve_secrets().await.expect("nothing to resolve");
+    let mut resolved = source.clone();
+    resolve(&mut resolved).await.expect("nothing to resolve");
     assert_eq!(resolved.get("SECRET_KEY"), Some("p".repeat(40).as_str()));
     assert_eq!(resolved.get("PORT"), Some("9000"));
 }
