@@ -2,10 +2,11 @@
 //! inspect (health and usage metrics) and stop deployments. The runners
 //! themselves live in [`crate::gateway`].
 //!
-//! Choices where SPEC is silent: every signed-in role reads every
-//! deployment (the deployment env is masked for all but its owner and
-//! admins); developers deploy and stop their own tools' deployments, admins
-//! any; `public: true` lets anonymous callers use the endpoint.
+//! Choices where SPEC is silent: a deployment is private to its owner and
+//! admins — anyone else gets the 404 of a deployment that does not exist
+//! (its env values, `last_error` and stderr can hold the tool's secrets);
+//! developers deploy and stop their own tools' deployments, admins any;
+//! `public: true` lets anonymous callers use the endpoint.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -252,7 +253,8 @@ async fn list_deployments(
     let request = paging.request();
     let filter = DeploymentFilter {
         status,
-        owner_id: None,
+        owner_id: (!principal.role.grants(Permission::DeploymentsReadAny))
+            .then_some(principal.user_id),
     };
     let Page { items, total } = state.deployments.list_deployments(filter, request).await?;
     Ok(Json(DeploymentPage {
@@ -267,12 +269,20 @@ async fn list_deployments(
     }))
 }
 
-/// The deployment `id`, or a 404 naming it.
-async fn deployment_or_404(state: &AppState, id: Uuid) -> Result<Deployment> {
+/// The deployment `id` if the caller may see it (its owner, or an admin),
+/// else the same 404 as for one that does not exist.
+async fn visible_deployment(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<Deployment> {
     state
         .deployments
         .find_deployment(id)
         .await?
+        .filter(|d| {
+            d.owner_id == principal.user_id || principal.role.grants(Permission::DeploymentsReadAny)
+        })
         .ok_or_else(|| crate::error::Error::not_found("deployment", id))
 }
 
@@ -286,7 +296,7 @@ async fn get_deployment(
 ) -> Result<Json<DeploymentView>> {
     require(&principal, Permission::DeploymentsRead)?;
     let id = path_uuid("id", &id)?;
-    let d = deployment_or_404(&state, id).await?;
+    let d = visible_deployment(&state, &principal, id).await?;
     let totals = state.deployments.usage_totals(id).await?;
     #[allow(clippy::cast_precision_loss)]
     let metrics = DeploymentMetrics {
@@ -312,11 +322,11 @@ async fn stop_deployment(
 ) -> Result<Json<DeploymentView>> {
     require(&principal, Permission::DeploymentsWrite)?;
     let id = path_uuid("id", &id)?;
-    let d = deployment_or_404(&state, id).await?;
+    let d = visible_deployment(&state, &principal, id).await?;
     require_owner(&principal, d.owner_id)?;
     let changed = state.deployments.stop_deployment(id).await?;
     state.gateway.stop_local(id);
-    let d = deployment_or_404(&state, id).await?;
+    let d = visible_deployment(&state, &principal, id).await?;
     if changed {
         publish(
             state.events.as_ref(),

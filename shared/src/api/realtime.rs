@@ -11,6 +11,12 @@
 //!   bounded receiver, and a client that does not keep up loses the oldest
 //!   events (it is told how many); a WebSocket whose writes stall past
 //!   [`SEND_TIMEOUT`] is closed. Subscriptions per connection are capped.
+//! - A subscription to a task or a deployment starts with its current state
+//!   (a `task_update` or `deployment_status` message), so a subscriber that
+//!   arrives after a task finished still learns how it ended. A deployment
+//!   topic names a deployment the caller may see, like a task's.
+//! - `/events` without a `task_id` or `topic` is a 422 that says what to
+//!   pass, not a stream that never carries anything.
 //! - A connection's subscriptions die with it (`realtime_connections` and
 //!   `realtime_subscriptions` in `/metrics` count what is open).
 
@@ -150,14 +156,15 @@ impl Subscriptions {
         }
     }
 
-    /// The topic a subscribe request names, checked: a task must exist and
-    /// be the caller's (or the caller an admin).
+    /// The topic a subscribe request names, checked — a task or deployment
+    /// must exist and be the caller's (or the caller an admin) — with the
+    /// message that tells its current state, when it has one.
     async fn resolve(
         &self,
         state: &AppState,
         task_id: Option<&str>,
         topic: Option<&str>,
-    ) -> Result<String, Refusal> {
+    ) -> Result<(String, Option<Value>), Refusal> {
         let task_id = match (task_id, topic) {
             (Some(id), _) => Some(id),
             (None, Some(topic)) => topic.strip_prefix("task:"),
@@ -167,7 +174,10 @@ impl Subscriptions {
             let id = Uuid::parse_str(raw)
                 .map_err(|_| Refusal::new("VALIDATION_ERROR", "task_id must be a UUID"))?;
             return match crate::tasks::find_for(state, &self.principal, id).await {
-                Ok(_) => Ok(crate::tasks::topic(id)),
+                Ok(task) => Ok((
+                    crate::tasks::topic(id),
+                    Some(crate::tasks::update_message(&task)),
+                )),
                 Err(Error::NotFound { .. }) => Err(Refusal::new("NOT_FOUND", id.to_string())),
                 Err(e) => {
                     tracing::warn!(error = %e, "task lookup for a subscription failed");
@@ -183,7 +193,35 @@ impl Subscriptions {
                 format!("topic must be 1 to {MAX_TOPIC_CHARS} printable characters"),
             ));
         }
-        Ok(topic.to_owned())
+        if let Some(id) = topic
+            .strip_prefix("deployment:")
+            .and_then(|raw| Uuid::parse_str(raw).ok())
+        {
+            return self
+                .deployment_state(state, id)
+                .await
+                .map(|current| (topic.to_owned(), current));
+        }
+        Ok((topic.to_owned(), None))
+    }
+
+    /// The current `deployment_status` of a deployment the caller may see;
+    /// another user's is refused like a task that does not exist.
+    async fn deployment_state(&self, state: &AppState, id: Uuid) -> Result<Option<Value>, Refusal> {
+        match state.deployments.find_deployment(id).await {
+            Ok(Some(d))
+                if self.principal.role == Role::Admin || d.owner_id == self.principal.user_id =>
+            {
+                Ok(Some(
+                    crate::gateway::status_event(&d, d.status, d.health_status).message,
+                ))
+            }
+            Ok(_) => Err(Refusal::new("NOT_FOUND", id.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, "deployment lookup for a subscription failed");
+                Err(Refusal::new("SERVICE_UNAVAILABLE", "try again later"))
+            }
+        }
     }
 
     fn add(&mut self, topic: String) -> Result<(), Refusal> {
@@ -272,22 +310,22 @@ async fn serve_socket(state: AppState, principal: Principal, socket: WebSocket) 
         let reply = tokio::select! {
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(text))) => {
-                    Some(client_message(&state, &mut subscriptions, text.as_str()).await)
+                    client_message(&state, &mut subscriptions, text.as_str()).await
                 }
-                Some(Ok(Message::Binary(_))) => Some(json!({"type": "error", "code": "VALIDATION_ERROR",
-                    "detail": "messages are JSON text frames"})),
+                Some(Ok(Message::Binary(_))) => vec![json!({"type": "error", "code": "VALIDATION_ERROR",
+                    "detail": "messages are JSON text frames"})],
                 // Pings are answered by the protocol layer.
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => Vec::new(),
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
             },
             event = events.recv() => match event {
-                Ok(event) if subscriptions.wants(&event) => Some(event.message),
-                Ok(_) => None,
-                Err(RecvError::Lagged(missed)) => Some(lagged_message(missed)),
+                Ok(event) if subscriptions.wants(&event) => vec![event.message],
+                Ok(_) => Vec::new(),
+                Err(RecvError::Lagged(missed)) => vec![lagged_message(missed)],
                 Err(RecvError::Closed) => break,
             },
         };
-        if let Some(reply) = reply {
+        for reply in reply {
             let sent = tokio::time::timeout(
                 SEND_TIMEOUT,
                 sink.send(Message::Text(reply.to_string().into())),
@@ -295,18 +333,23 @@ async fn serve_socket(state: AppState, principal: Principal, socket: WebSocket) 
             .await;
             if !matches!(sent, Ok(Ok(()))) {
                 tracing::debug!("real-time client too slow or gone; closing");
-                break;
+                return;
             }
         }
     }
 }
 
-/// Handles one client message; the answer to send back.
-async fn client_message(state: &AppState, subscriptions: &mut Subscriptions, text: &str) -> Value {
+/// Handles one client message; the messages to send back, in order (a
+/// subscription's ack, then the current state of what it follows).
+async fn client_message(
+    state: &AppState,
+    subscriptions: &mut Subscriptions,
+    text: &str,
+) -> Vec<Value> {
     let error =
         |code: &str, detail: String| json!({"type": "error", "code": code, "detail": detail});
     let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
-        return error("INVALID_REQUEST", "messages are JSON objects".into());
+        return vec![error("INVALID_REQUEST", "messages are JSON objects".into())];
     };
     let field = |name: &str| message.get(name).and_then(Value::as_str);
     let (task_id, topic) = (field("task_id"), field("topic"));
@@ -320,9 +363,14 @@ async fn client_message(state: &AppState, subscriptions: &mut Subscriptions, tex
     match kind {
         "subscribe" => {
             let resolved = subscriptions.resolve(state, task_id, topic).await;
-            match resolved.and_then(|t| subscriptions.add(t.clone()).map(|()| t)) {
-                Ok(topic) => json!({"type": "subscribed", "topic": topic, "task_id": task_id}),
-                Err(r) => refused(r),
+            match resolved
+                .and_then(|(t, current)| subscriptions.add(t.clone()).map(|()| (t, current)))
+            {
+                Ok((topic, current)) => {
+                    let ack = json!({"type": "subscribed", "topic": topic, "task_id": task_id});
+                    std::iter::once(ack).chain(current).collect()
+                }
+                Err(r) => vec![refused(r)],
             }
         }
         "unsubscribe" => {
@@ -330,16 +378,19 @@ async fn client_message(state: &AppState, subscriptions: &mut Subscriptions, tex
                 (Some(id), _) => format!("task:{id}"),
                 (None, Some(t)) => t.to_owned(),
                 (None, None) => {
-                    return refused(Refusal::new("VALIDATION_ERROR", "give task_id or topic"))
+                    return vec![refused(Refusal::new(
+                        "VALIDATION_ERROR",
+                        "give task_id or topic",
+                    ))]
                 }
             };
             let was = subscriptions.remove(&topic);
-            json!({"type": "unsubscribed", "topic": topic, "was_subscribed": was})
+            vec![json!({"type": "unsubscribed", "topic": topic, "was_subscribed": was})]
         }
-        _ => error(
+        _ => vec![error(
             "VALIDATION_ERROR",
             "type must be subscribe or unsubscribe".into(),
-        ),
+        )],
     }
 }
 
@@ -365,20 +416,29 @@ async fn events(
         .map(|Query(p)| p)
         .map_err(|_| Error::BadRequest("malformed query string".into()))?;
     let mut subscriptions = Subscriptions::new(principal, &state.metrics);
+    let mut current = Vec::new();
     for (key, value) in &pairs {
         let resolved = match key.as_str() {
             "task_id" => subscriptions.resolve(&state, Some(value), None).await,
             "topic" => subscriptions.resolve(&state, None, Some(value)).await,
             _ => continue,
         };
-        resolved
-            .and_then(|topic| subscriptions.add(topic))
-            .map_err(|r| r.into_error(key))?;
+        let (topic, now) = resolved.map_err(|r| r.into_error(key))?;
+        subscriptions.add(topic).map_err(|r| r.into_error(key))?;
+        current.extend(now);
+    }
+    if subscriptions.topics.is_empty() {
+        return Err(Error::invalid(
+            &["query", "task_id"],
+            "missing",
+            "give at least one task_id=<uuid> or topic=deployment:<uuid> to follow",
+        ));
     }
     // Subscribed before the response starts: nothing published after the
     // 200 can be missed.
     let receiver = state.events.subscribe();
     let open = ConnectionGuard::open(&state.metrics);
+    let first = futures::stream::iter(current.into_iter().map(|message| Ok(sse_event(&message))));
     let stream = futures::stream::unfold(
         (receiver, subscriptions, open),
         |(mut receiver, subscriptions, open)| async move {
@@ -389,11 +449,15 @@ async fn events(
                     Err(RecvError::Lagged(missed)) => lagged_message(missed),
                     Err(RecvError::Closed) => return None,
                 };
-                let name = message["type"].as_str().unwrap_or("message").to_owned();
-                let event = SseEvent::default().event(name).data(message.to_string());
-                return Some((Ok(event), (receiver, subscriptions, open)));
+                return Some((Ok(sse_event(&message)), (receiver, subscriptions, open)));
             }
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(Sse::new(first.chain(stream)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// A message as an SSE event named by its `type`.
+fn sse_event(message: &Value) -> SseEvent {
+    let name = message["type"].as_str().unwrap_or("message");
+    SseEvent::default().event(name).data(message.to_string())
 }

@@ -70,8 +70,10 @@ pub enum Permission {
     KnowledgeRead,
     /// Add documents, delete one's own.
     KnowledgeWrite,
-    /// Read deployments, their health and metrics.
+    /// Read one's own deployments, their health, metrics and logs.
     DeploymentsRead,
+    /// Read anyone's deployments (admins).
+    DeploymentsReadAny,
     /// Deploy one's own tools, stop one's own deployments.
     DeploymentsWrite,
     /// Stop (or deploy) anyone's.
@@ -91,6 +93,7 @@ impl Permission {
             Self::KnowledgeRead => "knowledge:read",
             Self::KnowledgeWrite => "knowledge:write",
             Self::DeploymentsRead => "deployments:read",
+            Self::DeploymentsReadAny => "deployments:read:any",
             Self::DeploymentsWrite => "deployments:write",
             Self::DeploymentsWriteAny => "deployments:write:any",
             Self::AnalysisRun => "analysis:run",

@@ -205,23 +205,36 @@ async fn deployments_are_created_listed_read_and_stopped_once_per_tool() {
         .await;
     assert_eq!(again.status, 409, "second deployment: {}", again.text);
 
-    // Viewers read, may not deploy; another developer may not stop it.
-    let listed = app
-        .get(
-            "/api/v1/deployments?status=running",
-            Some(&viewer.access_token),
-        )
-        .await;
-    assert_eq!(listed.status, 200);
-    assert!(listed.body["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .any(|i| i["deployment_id"] == d.id.as_str()));
+    // A deployment is private: its owner and admins list and read it;
+    // viewers and other developers see nothing of it, and may not stop it.
+    let admin = app.admin("depadmin").await;
+    for (who, token, sees) in [
+        ("the owner", &dev.access_token, true),
+        ("an admin", &admin.access_token, true),
+        ("a viewer", &viewer.access_token, false),
+        ("another developer", &other.access_token, false),
+    ] {
+        let listed = app
+            .get("/api/v1/deployments?status=running", Some(token))
+            .await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        let listed = listed.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|i| i["deployment_id"] == d.id.as_str());
+        assert_eq!(listed, sees, "{who} lists it: {sees}");
+    }
+    for token in [&viewer.access_token, &other.access_token] {
+        let read = app
+            .get(&format!("/api/v1/deployments/{}", d.id), Some(token))
+            .await;
+        assert_eq!(read.status, 404, "another user's deployment: {}", read.text);
+    }
     let none = app
         .get(
             "/api/v1/deployments?status=stopped",
-            Some(&viewer.access_token),
+            Some(&dev.access_token),
         )
         .await;
     assert_eq!(none.body["total"], 0, "{}", none.text);
@@ -246,7 +259,7 @@ async fn deployments_are_created_listed_read_and_stopped_once_per_tool() {
             Some(&other.access_token),
         )
         .await;
-    assert_eq!(by_other.status, 403);
+    assert_eq!(by_other.status, 404, "{}", by_other.text);
     let invalid = app
         .post(
             "/api/v1/deployments",

@@ -123,6 +123,16 @@ const fn tool_write(ok: u16) -> [Expect; 5] {
 
 const GATEWAY_CALL: [Expect; 5] = gateway(200);
 
+/// A private resource read: its owner and admins; anyone else is told it
+/// does not exist.
+const OWNER_AND_ADMINS: [Expect; 5] = [
+    Status(401),
+    Status(404),
+    Status(200),
+    Status(404),
+    Status(200),
+];
+
 /// A call to the owner's private deployment.
 const fn gateway(ok: u16) -> [Expect; 5] {
     [
@@ -588,7 +598,8 @@ fn routes() -> Vec<Route> {
             body: no_body,
             expect: PUBLIC,
         },
-        // ---- deployments: developers their own tools, admins any; all read
+        // ---- deployments: private to their owner and admins (others: 404);
+        // developers deploy their own tools, admins any
         Route {
             method: "POST",
             template: "/api/v1/deployments",
@@ -621,7 +632,7 @@ fn routes() -> Vec<Route> {
             needs: Needs::Deployment,
             path: |f| format!("/api/v1/deployments/{}", f.deployment_id),
             body: no_body,
-            expect: SIGNED_IN,
+            expect: OWNER_AND_ADMINS,
         },
         Route {
             method: "DELETE",
@@ -634,7 +645,7 @@ fn routes() -> Vec<Route> {
                 Status(401),
                 Forbidden("deployments:write"),
                 Status(200),
-                Forbidden("deployments:write:any"),
+                Status(404),
                 Status(200),
             ],
         },

@@ -160,9 +160,20 @@ async fn next_json(ws: &mut Ws) -> Value {
     }
 }
 
+/// Subscribes to a task; the ack (or the error). An accepted subscription's
+/// next message is the task's current state, checked and consumed here.
 async fn subscribe(ws: &mut Ws, task_id: Uuid) -> Value {
     send(ws, json!({"type": "subscribe", "task_id": task_id})).await;
-    next_json(ws).await
+    let ack = next_json(ws).await;
+    if ack["type"] == "subscribed" {
+        let current = next_json(ws).await;
+        assert_eq!(
+            current["type"], "task_update",
+            "the current state first: {current}"
+        );
+        assert_eq!(current["task_id"], task_id.to_string(), "{current}");
+    }
+    ack
 }
 
 /// task_update messages of `task_id` until (and including) a final one.
@@ -340,6 +351,17 @@ async fn an_sse_subscriber_receives_every_status_change_in_order() {
         Some("text/event-stream")
     );
     let _worker = spawn_worker(&app);
+    let updates = sse_updates_until_final(&mut response).await;
+    assert_eq!(
+        updates[0]["status"], "pending",
+        "the current state first: {updates:?}"
+    );
+    assert_eq!(sequence(&updates[1..]), expected_sequence(2), "{updates:?}");
+    assert_eq!(updates.last().expect("final")["result"]["steps"], 2);
+}
+
+/// The `task_update` events of an SSE response until a final one.
+async fn sse_updates_until_final(response: &mut reqwest::Response) -> Vec<Value> {
     let mut buffer = String::new();
     let mut updates = Vec::new();
     while !updates
@@ -370,8 +392,65 @@ async fn an_sse_subscriber_receives_every_status_change_in_order() {
             updates.push(serde_json::from_str::<Value>(&data).expect("JSON data"));
         }
     }
-    assert_eq!(sequence(&updates), expected_sequence(2), "{updates:?}");
-    assert_eq!(updates.last().expect("final")["result"]["steps"], 2);
+    updates
+}
+
+#[tokio::test]
+async fn a_subscriber_that_arrives_after_completion_gets_the_result_first() {
+    let app = app().await;
+    let alice = app.user("alice", "developer").await;
+    let task = start_task(&app, &alice, 1).await;
+    let _worker = spawn_worker(&app);
+    poll_until("the task completes", WAIT, async || {
+        app.get(
+            &format!("/api/v1/tasks/{}", task.id),
+            Some(&alice.access_token),
+        )
+        .await
+        .body["status"]
+            == "completed"
+    })
+    .await;
+
+    let mut ws = connect_ws(&app, &alice.access_token).await;
+    send(&mut ws, json!({"type": "subscribe", "task_id": task.id})).await;
+    assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    let first = next_json(&mut ws).await;
+    assert_eq!(
+        (first["type"].as_str(), first["status"].as_str()),
+        (Some("task_update"), Some("completed")),
+        "a late WebSocket subscriber is told how the task ended: {first}"
+    );
+    assert_eq!(first["result"]["steps"], 1, "{first}");
+
+    let mut sse = app
+        .client
+        .get(app.url(&format!("/events?task_id={}", task.id)))
+        .bearer_auth(&alice.access_token)
+        .send()
+        .await
+        .expect("events stream opens");
+    assert_eq!(sse.status(), 200);
+    let updates = sse_updates_until_final(&mut sse).await;
+    assert_eq!(
+        sequence(&updates),
+        [("completed".to_owned(), 100)],
+        "a late SSE subscriber gets the final state as its first event: {updates:?}"
+    );
+    assert_eq!(updates[0]["result"]["steps"], 1);
+}
+
+#[tokio::test]
+async fn an_events_stream_without_anything_to_follow_is_refused_with_what_to_pass() {
+    let app = app().await;
+    let alice = app.user("alice", "developer").await;
+    let reply = app.get("/events", Some(&alice.access_token)).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert!(
+        reply.text.contains("task_id") && reply.text.contains("topic"),
+        "the error says what to pass: {}",
+        reply.text
+    );
 }
 
 // ------------------------------------------------------------ isolation
