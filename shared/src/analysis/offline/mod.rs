@@ -25,11 +25,11 @@
 //! problem. A config is feasible when no finding is critical and the score
 //! is at least [`FEASIBLE_SCORE`].
 //!
-//! The rules are grouped by what they look at: [`runtime`] (command, args,
-//! env, url, secrets), [`permissions`] (scope-like keys anywhere),
-//! [`tools`] (names, descriptions, input schemas, capabilities) and
-//! [`injection`] (text the model reads); [`score`] turns findings into a
-//! verdict, [`improvements`] into advice, and [`generate`] builds a config
+//! The rules are grouped by what they look at, one module each: `runtime`
+//! (command, args, env, url, secrets), `permissions` (scope-like keys
+//! anywhere), `tools` (names, descriptions, input schemas, capabilities)
+//! and `injection` (text the model reads); `score` turns findings into a
+//! verdict, `improvements` into advice, and `generate/` builds a config
 //! from requirements.
 //!
 //! [`FEASIBLE_SCORE`]: crate::domain::FEASIBLE_SCORE

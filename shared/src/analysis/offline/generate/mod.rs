@@ -1,7 +1,7 @@
 //! Config generation: a config built from free-text requirements, clause
 //! by clause ("verb + object", the service named or carried over), with a
-//! runtime chosen from the text. The words it knows are in [`vocabulary`],
-//! how one tool is built from a verb and an object in [`build`].
+//! runtime chosen from the text. The words it knows are in `vocabulary`,
+//! how one tool is built from a verb and an object in `build`.
 
 mod build;
 mod vocabulary;
