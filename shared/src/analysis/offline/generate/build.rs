@@ -176,6 +176,26 @@ impl<'a> Draft<'a> {
         }
     }
 
+    /// `update_github_issue`: the name of a tool acting on one object.
+    fn name_for_one(&self, verb: &str) -> String {
+        format!("{verb}{}_{}", self.svc, self.singular)
+    }
+
+    /// `list_github_issues`: the name of a tool acting on several.
+    fn name_for_many(&self, verb: &str) -> String {
+        format!("{verb}{}_{}", self.svc, self.plural_name)
+    }
+
+    /// `issue in GitHub`: one object as a description names it.
+    fn one(&self) -> String {
+        format!("{}{}", human(self.singular), self.in_svc)
+    }
+
+    /// `issues in GitHub`.
+    fn many(&self) -> String {
+        format!("{}{}", human(self.plural_name), self.in_svc)
+    }
+
     fn finish(self, shape: Shape) -> Value {
         let read_only = shape.effect == Effect::ReadOnly;
         let properties: Map<String, Value> = self.props.into_iter().collect();
@@ -275,11 +295,10 @@ fn list(d: &mut Draft) -> Shape {
     }
     d.allow("limit", limit_param());
     Shape::new(
-        format!("list{}_{}", d.svc, d.plural_name),
+        d.name_for_many("list"),
         format!(
-            "Lists {}{}, newest first, at most `limit` at a time.",
-            human(d.plural_name),
-            d.in_svc
+            "Lists {}, newest first, at most `limit` at a time.",
+            d.many()
         ),
         Effect::ReadOnly,
     )
@@ -289,11 +308,10 @@ fn get_one(d: &mut Draft) -> Shape {
     let (p, s) = d.id_param(d.singular);
     d.require(&p, s);
     Shape::new(
-        format!("get{}_{}", d.svc, d.singular),
+        d.name_for_one("get"),
         format!(
-            "Gets one {}{} by its identifier, with all its fields.",
-            human(d.singular),
-            d.in_svc
+            "Gets one {} by its identifier, with all its fields.",
+            d.one()
         ),
         Effect::ReadOnly,
     )
@@ -303,11 +321,10 @@ fn search(d: &mut Draft) -> Shape {
     d.require("query", string_param("Text to search for"));
     d.allow("limit", limit_param());
     Shape::new(
-        format!("search{}_{}", d.svc, d.plural_name),
+        d.name_for_many("search"),
         format!(
-            "Searches {}{} for the given text and returns the best matches first.",
-            human(d.plural_name),
-            d.in_svc
+            "Searches {} for the given text and returns the best matches first.",
+            d.many()
         ),
         Effect::ReadOnly,
     )
@@ -338,12 +355,8 @@ fn send_or_post(d: &mut Draft, verb: Verb) -> Shape {
         ("post", "Posts")
     };
     Shape::new(
-        format!("{v}{}_{}", d.svc, d.singular),
-        format!(
-            "{cap} a {}{} and returns its identifier.",
-            human(d.singular),
-            d.in_svc
-        ),
+        d.name_for_one(v),
+        format!("{cap} a {} and returns its identifier.", d.one()),
         Effect::Additive,
     )
 }
@@ -412,12 +425,8 @@ fn create(d: &mut Draft) -> Shape {
         );
     }
     Shape::new(
-        format!("create{}_{}", d.svc, d.singular),
-        format!(
-            "Creates a {}{} and returns it with its identifier.",
-            human(d.singular),
-            d.in_svc
-        ),
+        d.name_for_one("create"),
+        format!("Creates a {} and returns it with its identifier.", d.one()),
         Effect::Additive,
     )
 }
@@ -441,11 +450,10 @@ fn update(d: &mut Draft) -> Shape {
         }
     }
     Shape::new(
-        format!("update{}_{}", d.svc, d.singular),
+        d.name_for_one("update"),
         format!(
-            "Updates an existing {}{}: only the fields given change.",
-            human(d.singular),
-            d.in_svc
+            "Updates an existing {}: only the fields given change.",
+            d.one()
         ),
         Effect::Destructive,
     )
@@ -455,12 +463,8 @@ fn delete(d: &mut Draft) -> Shape {
     let (p, s) = d.target_param();
     d.require(&p, s);
     Shape::new(
-        format!("delete{}_{}", d.svc, d.singular),
-        format!(
-            "Deletes a {}{}. This cannot be undone.",
-            human(d.singular),
-            d.in_svc
-        ),
+        d.name_for_one("delete"),
+        format!("Deletes a {}. This cannot be undone.", d.one()),
         Effect::Destructive,
     )
 }
