@@ -8,6 +8,9 @@
 //! - Writes that must be atomic are one call: a tool change and its history
 //!   record are stored together by [`ToolRepo`], never one without the other.
 
+mod llm;
+pub use llm::{FindingsBaseline, LlmProvider, ToolUnderReview};
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -76,7 +76,7 @@ pub struct Services {
     pub tasks: Arc<dyn TaskStore>,
     /// What `/analyze/*` jobs run: the offline analyser (a remote provider
     /// can take its place here).
-    pub analyser: Arc<dyn crate::analysis::LlmProvider>,
+    pub analyser: Arc<dyn crate::ports::LlmProvider>,
 }
 
 impl AppState {
@@ -127,7 +127,7 @@ impl AppState {
         health_checks.push(("queue", jobs.clone()));
         let knowledge = knowledge(&settings, &sql).await?;
 
-        let analyser = crate::analysis::provider(settings.llm.as_ref())
+        let analyser = llm_provider(settings.llm.as_ref())
             .map_err(|e| anyhow::anyhow!("LLM_BASE_URL: {e}"))?;
         let state = Self::from(Services {
             auth: Arc::new(Authenticator {
@@ -177,6 +177,21 @@ pub async fn migration_target(
         .await
         .context("opening the database")?;
     Ok((store.migrator(), store.pool().clone()))
+}
+
+/// The provider `/analyze/*` jobs use: the chat API when one is configured
+/// (grounded on the offline analyser, which it falls back to by itself),
+/// else the offline analyser.
+fn llm_provider(
+    settings: Option<&crate::config::LlmSettings>,
+) -> crate::error::Result<Arc<dyn crate::ports::LlmProvider>> {
+    let offline = Arc::new(crate::analysis::OfflineAnalyser::new());
+    match settings {
+        Some(s) => Ok(Arc::new(
+            crate::adapters::openai_chat::OpenAiChatProvider::new(s.clone(), offline)?,
+        )),
+        None => Ok(offline),
+    }
 }
 
 /// The queue `JOB_QUEUE_URL` names; unset, the table queue of the database.

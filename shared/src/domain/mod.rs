@@ -2,6 +2,7 @@
 //! A value of `Slug`, `SemVer`, `ToolConfig`, `Email`… has been validated once,
 //! at the edge; the rest of the code never re-checks it.
 
+mod analysis;
 mod deployment;
 pub mod job;
 mod role;
@@ -11,6 +12,7 @@ mod tool;
 mod user;
 mod values;
 
+pub use analysis::{Feasibility, Improvement, Risk, RiskCategory, Severity, FEASIBLE_SCORE};
 pub use deployment::{Deployment, DeploymentStatus, HealthStatus, UsageRow, UsageTotals};
 pub use role::{Permission, Role};
 pub use runtime::{HttpRuntime, Runtime, StdioRuntime};

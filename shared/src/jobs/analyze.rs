@@ -6,7 +6,7 @@
 //! ([`TaskReporter::begin`]); a rerun of an unfinished one computes the same
 //! (deterministic) result again and stores it once.
 //!
-//! [`LlmProvider`]: crate::analysis::LlmProvider
+//! [`LlmProvider`]: crate::ports::LlmProvider
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{Job, JobContext, JobError};
-use crate::analysis::ToolUnderReview;
 use crate::error::Error;
+use crate::ports::ToolUnderReview;
 use crate::tasks::TaskReporter;
 
 fn provider_failed(e: Error) -> JobError {

@@ -3,7 +3,8 @@
 //! §3 "AI analysis": generate-config "passes the same validation as POST
 //! /mcps"), and the stored tool reads back for review.
 
-use mcp_platform::analysis::{LlmProvider, OfflineAnalyser, ToolUnderReview};
+use mcp_platform::analysis::OfflineAnalyser;
+use mcp_platform::ports::{LlmProvider, ToolUnderReview};
 use mcp_platform_tests::spawn_app;
 use serde_json::{json, Value};
 
@@ -138,8 +139,9 @@ mod chat {
     use axum::{Json, Router};
     use mcp_platform::adapters::openai_chat::OpenAiChatProvider;
     use mcp_platform::analysis::offline;
-    use mcp_platform::analysis::{LlmProvider, RiskCategory, Severity, ToolUnderReview};
     use mcp_platform::config::{LlmSettings, Overrides, Secret, Settings, Source};
+    use mcp_platform::domain::{RiskCategory, Severity};
+    use mcp_platform::ports::{LlmProvider, ToolUnderReview};
     use serde_json::{json, Value};
 
     /// What the double answers to one request.
@@ -221,14 +223,17 @@ mod chat {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let provider = OpenAiChatProvider::new(LlmSettings {
-            base_url: format!("http://{addr}/v1"),
-            model: "test-model".to_owned(),
-            api_key: Some(Secret::new("test-key")),
-            timeout,
-            max_retries,
-            retry_base: Duration::from_millis(1),
-        })
+        let provider = OpenAiChatProvider::new(
+            LlmSettings {
+                base_url: format!("http://{addr}/v1"),
+                model: "test-model".to_owned(),
+                api_key: Some(Secret::new("test-key")),
+                timeout,
+                max_retries,
+                retry_base: Duration::from_millis(1),
+            },
+            Arc::new(offline::OfflineAnalyser::new()),
+        )
         .expect("provider");
         (double, provider)
     }
@@ -403,14 +408,17 @@ mod chat {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         drop(listener);
-        let provider = OpenAiChatProvider::new(LlmSettings {
-            base_url: format!("http://{addr}/v1"),
-            model: "m".to_owned(),
-            api_key: None,
-            timeout: Duration::from_secs(2),
-            max_retries: 1,
-            retry_base: Duration::from_millis(1),
-        })
+        let provider = OpenAiChatProvider::new(
+            LlmSettings {
+                base_url: format!("http://{addr}/v1"),
+                model: "m".to_owned(),
+                api_key: None,
+                timeout: Duration::from_secs(2),
+                max_retries: 1,
+                retry_base: Duration::from_millis(1),
+            },
+            Arc::new(offline::OfflineAnalyser::new()),
+        )
         .expect("provider");
         let cfg = provider
             .generate_config("reads GitHub issues")
