@@ -40,7 +40,7 @@ use super::{
     Live, Outgoing, Runner, SessionFacts, UsageRow, LATEST_HANDSHAKE_VERSION, MODERN_VERSION,
     PROTOCOL_VERSIONS,
 };
-use crate::api::ClientIp;
+use crate::credentials::{presented_principal, ClientIp};
 use crate::domain::{Principal, Role};
 use crate::error::{Error, ErrorBody};
 use crate::ports::RateDecision;
@@ -138,8 +138,7 @@ async fn authenticate(
     ip: Option<std::net::IpAddr>,
     live: &Live,
 ) -> Result<Caller, Response> {
-    let user = match crate::api::presented_principal(state, &parts.headers, &parts.extensions).await
-    {
+    let user = match presented_principal(state, &parts.headers, &parts.extensions).await {
         None => None,
         Some(principal) => Some(principal.map_err(unauthorized)?),
     };
