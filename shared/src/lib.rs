@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod credentials;
 pub mod digest;
 pub mod domain;
 pub mod error;

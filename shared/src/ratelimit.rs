@@ -16,8 +16,8 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::api::{bearer_token, client_ip};
 use crate::auth::sha256_hex;
+use crate::credentials::{bearer_token, client_ip, VerifiedBearer};
 use crate::error::Error;
 use crate::ports::RateDecision;
 use crate::state::AppState;
@@ -39,7 +39,7 @@ fn group_of(path: &str) -> Option<&str> {
 /// forged `sub` must not spend someone else's quota), an API key is keyed by
 /// its hash without a database read, anything else by address.
 /// A token verified here is kept in the request's extensions, so the
-/// handler's [`AuthUser`](crate::api::AuthUser) does not verify it again.
+/// handler's [`AuthUser`](crate::credentials::AuthUser) does not verify it again.
 fn caller(request: &mut Request, state: &AppState, ip: Option<std::net::IpAddr>) -> String {
     let headers = request.headers();
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
@@ -54,10 +54,6 @@ fn caller(request: &mut Request, state: &AppState, ip: Option<std::net::IpAddr>)
     }
     ip.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}"))
 }
-
-/// The principal of a bearer token this middleware already verified.
-#[derive(Clone)]
-pub struct VerifiedBearer(pub crate::domain::Principal);
 
 pub async fn middleware(
     State(state): State<AppState>,

@@ -13,7 +13,7 @@ use super::auth::UserView;
 use super::extract::{
     both, parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson,
 };
-use super::AuthUser;
+use crate::credentials::AuthUser;
 use crate::domain::{Email, Password, Permission, Role, Username};
 use crate::error::{Error, ErrorBody, Result};
 use crate::registry::require;

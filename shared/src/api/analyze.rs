@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{parse, FieldReader, FromJson, ValidJson};
-use super::AuthUser;
+use crate::credentials::AuthUser;
 use crate::domain::{Permission, Task, TaskStatus};
 use crate::error::{ErrorBody, Result};
 use crate::jobs::{AnalyzeFeasibility, AnalyzeImprovements, GenerateConfig};

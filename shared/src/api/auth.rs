@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{body_bytes, parse, parse_body, path_uuid, FieldReader, FromJson, ValidJson};
-use super::{AuthUser, ClientIp};
 use crate::auth::{random_token, sha256_hex, verify_password, API_KEY_PREFIX};
+use crate::credentials::{AuthUser, ClientIp};
 use crate::domain::{ApiKey, Email, Password, Permission, Role, User, Username};
 use crate::error::{Error, ErrorBody, Result};
 use crate::ports::{RateDecision, RefreshUse};

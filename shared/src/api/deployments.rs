@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson};
-use super::AuthUser;
+use crate::credentials::AuthUser;
 use crate::domain::{Deployment, DeploymentStatus, HealthStatus, Runtime};
 use crate::domain::{Permission, Principal};
 use crate::error::{ErrorBody, Result};

@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson};
-use super::AuthUser;
+use crate::credentials::AuthUser;
 use crate::domain::{Permission, Principal, Role};
 use crate::error::{Error, ErrorBody, FieldError, Result};
 use crate::knowledge::{chunk, point_id, Added, DOCUMENTS};

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::extract::{
     both, parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson,
 };
-use super::AuthUser;
+use crate::credentials::AuthUser;
 use crate::domain::{
     HistoryRecord, Permission, Principal, SemVer, Slug, ToolConfig, ToolName, ToolStatus,
 };

@@ -14,19 +14,12 @@ pub mod ops;
 pub mod realtime;
 pub mod tasks;
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
-use axum::http::{header, Extensions, HeaderMap};
 use utoipa::openapi::security::{
     ApiKey as ApiKeyScheme, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
 };
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::domain::Principal;
-use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// Every API group, merged: what the local host serves.
@@ -88,92 +81,4 @@ impl Modify for SecuritySchemes {
             SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::new("X-API-Key"))),
         );
     }
-}
-
-/// The authenticated caller: `Authorization: Bearer <access token>` or
-/// `X-API-Key: mcp_live_…`. Anything else is 401.
-pub struct AuthUser(pub Principal);
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        presented_principal(state, &parts.headers, &parts.extensions)
-            .await
-            .unwrap_or(Err(Error::Unauthorized("authentication required")))
-            .map(AuthUser)
-    }
-}
-
-/// The principal of the credentials a request presents: an API key (looked
-/// up), or a bearer token (verified here, or already by the rate limiter,
-/// which leaves it in the extensions). `None` when it presents neither.
-pub async fn presented_principal(
-    state: &AppState,
-    headers: &HeaderMap,
-    extensions: &Extensions,
-) -> Option<Result<Principal>> {
-    if let Some(key) = headers.get("x-api-key") {
-        return Some(match key.to_str() {
-            Ok(key) => state.auth.principal_from_api_key(key).await,
-            Err(_) => Err(Error::Unauthorized("invalid, revoked or expired API key")),
-        });
-    }
-    if let Some(crate::ratelimit::VerifiedBearer(principal)) = extensions.get() {
-        return Some(Ok(principal.clone()));
-    }
-    if !headers.contains_key(header::AUTHORIZATION) {
-        return None;
-    }
-    Some(
-        bearer_token(headers)
-            .ok_or(Error::Unauthorized("authentication required"))
-            .and_then(|token| state.auth.keys.verify_access(token)),
-    )
-}
-
-/// The token of an `Authorization: Bearer …` header.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// The client's address: the socket peer, or the last `X-Forwarded-For`
-/// hop when `TRUST_PROXY_HEADERS` says a proxy in front sets it.
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        Ok(Self(client_ip(
-            &parts.headers,
-            &parts.extensions,
-            state.settings.trust_proxy_headers,
-        )))
-    }
-}
-
-/// See [`ClientIp`]; usable where there is no extractor (middleware).
-pub fn client_ip(
-    headers: &HeaderMap,
-    extensions: &Extensions,
-    trust_proxy_headers: bool,
-) -> Option<IpAddr> {
-    if trust_proxy_headers {
-        // The trusted proxy appends the address it saw; everything before
-        // that hop was written by the client and proves nothing.
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|ip| ip.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
 }

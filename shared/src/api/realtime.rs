@@ -39,7 +39,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::AuthUser;
+use crate::credentials::AuthUser;
 use crate::domain::{Principal, Role};
 use crate::error::{Error, ErrorBody, Result};
 use crate::metrics::Metrics;

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{parse, path_uuid, Paging, QueryFields};
-use super::AuthUser;
+use crate::credentials::AuthUser;
 use crate::domain::{Role, Task, TaskStatus};
 use crate::error::{Error, ErrorBody, Result};
 use crate::ports::TaskFilter;
