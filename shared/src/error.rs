@@ -67,6 +67,14 @@ pub enum Error {
     MethodNotAllowed,
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A resource that exists but is not serving (a stopped or failed
+    /// deployment): 503 with its status, so a client can tell it from a 404.
+    #[error("{resource_type} {resource_id} is {status}")]
+    NotServing {
+        resource_type: &'static str,
+        resource_id: String,
+        status: &'static str,
+    },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -100,7 +108,7 @@ impl Error {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::NotServing { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -117,6 +125,7 @@ impl Error {
             Self::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::NotServing { .. } => "NOT_SERVING",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -191,6 +200,15 @@ impl IntoResponse for Error {
             Self::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "service unavailable");
                 "a backend service is unavailable; retry later".into()
+            }
+            Self::NotServing {
+                resource_type,
+                resource_id,
+                status,
+            } => {
+                body.resource_type = Some(resource_type);
+                body.resource_id = Some(resource_id.clone());
+                format!("the {} is {status}", human_name(resource_type)).into()
             }
             Self::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "internal error");

@@ -503,6 +503,8 @@ pub trait DeploymentStore: Send + Sync {
     async fn find_deployment(&self, id: Uuid) -> Result<Option<Deployment>>;
     /// The deployment of this slug that is not stopped, if any.
     async fn find_active_deployment_by_slug(&self, slug: &str) -> Result<Option<Deployment>>;
+    /// The newest deployment of this slug, whatever its status.
+    async fn latest_deployment_by_slug(&self, slug: &str) -> Result<Option<Deployment>>;
     /// Newest first (ties broken by id).
     async fn list_deployments(
         &self,

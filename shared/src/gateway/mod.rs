@@ -136,7 +136,9 @@ impl Gateway {
     }
 
     /// The live deployment for a slug: running here already, or launched
-    /// now from the database's desired state. 404 when none is active.
+    /// now from the database's desired state. A deployment that failed or
+    /// was stopped is a 503 naming its status (restart it with
+    /// `POST /deployments/{id}/restart`); 404 when the slug was never deployed.
     pub async fn live_for_slug(&self, state: &AppState, slug: &str) -> Result<Arc<Live>> {
         if let Some(live) = self.get(slug) {
             return Ok(live);
@@ -145,12 +147,27 @@ impl Gateway {
         if let Some(live) = self.get(slug) {
             return Ok(live);
         }
-        let deployment = state
+        let deployment = match state
             .deployments
             .find_active_deployment_by_slug(slug)
             .await?
-            .filter(|d| d.status != DeploymentStatus::Failed)
-            .ok_or_else(|| Error::not_found("deployment", slug))?;
+        {
+            Some(d) => d,
+            None => match state.deployments.latest_deployment_by_slug(slug).await? {
+                Some(d) => d,
+                None => return Err(Error::not_found("deployment", slug)),
+            },
+        };
+        if matches!(
+            deployment.status,
+            DeploymentStatus::Failed | DeploymentStatus::Stopped
+        ) {
+            return Err(Error::NotServing {
+                resource_type: "deployment",
+                resource_id: slug.to_owned(),
+                status: deployment.status.as_str(),
+            });
+        }
         self.launch_locked(state, deployment).await
     }
 

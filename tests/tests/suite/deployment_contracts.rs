@@ -156,12 +156,39 @@ async fn deployment_store_contract(
         "{name}: a stopped deployment is not active"
     );
 
+    assert_eq!(
+        store
+            .latest_deployment_by_slug("dep-alpha")
+            .await
+            .expect("latest")
+            .map(|d| (d.id, d.status)),
+        Some((first.id, DeploymentStatus::Stopped)),
+        "{name}: the newest deployment of a slug, stopped or not"
+    );
+    assert_eq!(
+        store
+            .latest_deployment_by_slug("never")
+            .await
+            .expect("none"),
+        None,
+        "{name}: a slug never deployed"
+    );
+
     // The tool is free again; the new deployment is the newest.
     let second = deployment(&alpha, owner.id, 1);
     store
         .insert_deployment(&second)
         .await
         .expect("a stopped deployment frees its tool");
+    assert_eq!(
+        store
+            .latest_deployment_by_slug("dep-alpha")
+            .await
+            .expect("latest")
+            .map(|d| d.id),
+        Some(second.id),
+        "{name}: a redeployment is the newest"
+    );
     let third = deployment(&beta, other.id, 3);
     store.insert_deployment(&third).await.expect("insert beta");
 

@@ -290,7 +290,23 @@ async fn deployments_are_created_listed_read_and_stopped_once_per_tool() {
     let gone = Mcp::new(&app, &d.slug, Some(&dev.access_token))
         .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
         .await;
-    assert_eq!(gone.status, 404, "a stopped deployment is not served");
+    assert_eq!(
+        gone.status, 503,
+        "a stopped deployment answers 503, not 404: {:?}",
+        gone.messages
+    );
+    assert_eq!(
+        (
+            gone.last()["error_code"].as_str(),
+            gone.last()["detail"].as_str()
+        ),
+        (Some("NOT_SERVING"), Some("the deployment is stopped")),
+        "the 503 names the status"
+    );
+    let never = Mcp::new(&app, "never-deployed", Some(&dev.access_token))
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .await;
+    assert_eq!(never.status, 404, "a slug never deployed is a 404");
     // The tool is free for a new deployment.
     let redeploy = app
         .post(

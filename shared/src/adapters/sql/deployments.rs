@@ -101,6 +101,17 @@ impl DeploymentStore for SqlStore {
         row.as_ref().map(from_row).transpose()
     }
 
+    async fn latest_deployment_by_slug(&self, slug: &str) -> Result<Option<Deployment>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM mcp_deployments WHERE tool_slug = ? \
+             ORDER BY deployed_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     /// Deployments newest first, optionally of one status and/or owner.
     async fn list_deployments(
         &self,
