@@ -334,7 +334,8 @@ async fn the_python_sdk_client_initializes_lists_and_calls_through_the_gateway()
         .is_some_and(|p| p.iter().any(|n| n == "simple-prompt")));
     assert!(out["resource_text_len"].as_u64().unwrap_or(0) > 0, "{out}");
 
-    // The child sees only its configured environment plus PATH and HOME.
+    // The child sees only its configured environment plus PATH, HOME and
+    // TMPDIR (its sandbox's private temp directory).
     let env = out["env"][0].as_str().expect("get-env text");
     let env: Value = serde_json::from_str(env).expect("get-env returns JSON");
     let names: Vec<&str> = env
@@ -346,7 +347,7 @@ async fn the_python_sdk_client_initializes_lists_and_calls_through_the_gateway()
     assert!(names.contains(&"GREETING"), "{names:?}");
     for name in &names {
         assert!(
-            ["PATH", "HOME", "GREETING", "MCP_TEST_MARKER"].contains(name),
+            ["PATH", "HOME", "TMPDIR", "GREETING", "MCP_TEST_MARKER"].contains(name),
             "the child's environment holds {name}, which the config did not give: {names:?}"
         );
     }
