@@ -14,7 +14,8 @@
 //! 3. rlimits;
 //! 4. `no_new_privs`;
 //! 5. Landlock `restrict_self` (filesystem, TCP ports, scopes);
-//! 6. every descriptor above stderr marked close-on-exec.
+//! 6. the seccomp filter against UNIX sockets, where Landlock lacks them;
+//! 7. every descriptor above stderr marked close-on-exec.
 //!
 //! A failed step fails the spawn with its errno; the child never runs
 //! unsandboxed.
@@ -49,7 +50,13 @@ pub struct ChildSteps {
     pub limits: Vec<(Resource, u64)>,
     pub no_new_privs: bool,
     pub landlock: Option<RulesetCreated>,
+    /// The `seccomp` module's filter program.
+    pub seccomp: Option<Vec<libc::sock_filter>>,
 }
+
+/// `prctl(PR_SET_SECCOMP, …)`; the libc crate has the constant for some
+/// Linux targets only.
+const PR_SET_SECCOMP: libc::c_int = 22;
 
 impl ChildSteps {
     /// Runs in the child: system calls only (see the module docs).
@@ -93,6 +100,25 @@ impl ChildSteps {
                 .map_err(|_| io::Error::from_raw_os_error(libc::EPERM))?;
             if status.ruleset == RulesetStatus::NotEnforced {
                 return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+            }
+        }
+        if let Some(filter) = &mut self.seccomp {
+            let program = libc::sock_fprog {
+                len: u16::try_from(filter.len()).unwrap_or(u16::MAX),
+                filter: filter.as_mut_ptr(),
+            };
+            // SAFETY: `program` points at `filter`, which lives in `self`
+            // for the whole call; the kernel copies the program. Allowed
+            // unprivileged because no_new_privs is set (above).
+            let installed = unsafe {
+                libc::prctl(
+                    PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &raw const program,
+                )
+            };
+            if installed != 0 {
+                return Err(io::Error::last_os_error());
             }
         }
         // SAFETY: close_range takes plain integers; CLOSE_RANGE_CLOEXEC only

@@ -12,6 +12,7 @@ use rustix::process::{getrlimit, Resource};
 use tokio::process::Command;
 
 use super::child::{self, ChildSteps, NetworkIsolation};
+use super::seccomp;
 use super::SandboxPolicy;
 use crate::config::NetworkMode;
 use crate::gateway::ProcessSpec;
@@ -60,6 +61,11 @@ impl SandboxPolicy {
                 limits: self.rlimits(),
                 no_new_privs: self.enabled,
                 landlock,
+                seccomp: if self.enabled && self.kernel.landlock_abi < 9 {
+                    seccomp::unix_socket_filter()
+                } else {
+                    None
+                },
             },
         );
         Ok(command)

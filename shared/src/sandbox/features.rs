@@ -117,6 +117,9 @@ pub struct SandboxStatus {
     pub enabled: bool,
     #[serde(flatten)]
     pub kernel: KernelFeatures,
+    /// What keeps children off local services' socket files: `landlock`
+    /// (ABI 9), `seccomp` (no `socket(AF_UNIX)`), or `nothing`.
+    pub unix_sockets: &'static str,
     /// Whom children run as (only when the platform runs as root).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
@@ -135,6 +138,11 @@ impl SandboxStatus {
         let mut status = Self {
             enabled: settings.enabled,
             kernel,
+            unix_sockets: if settings.enabled {
+                super::seccomp::unix_socket_guard(kernel.landlock_abi)
+            } else {
+                "nothing"
+            },
             identity: None,
             refusal: None,
             warning: None,

@@ -11,6 +11,7 @@
 //! - [`SandboxPolicy`]: all of that plus the deployment's working directory
 //!   (created for the runner, removed when it stops) and the sandbox user;
 //!   [`SandboxPolicy::command`] builds the child's command.
+//! - `seccomp`: no `socket(AF_UNIX)` where Landlock cannot guard socket files.
 //! - `child`: the steps in the child, the platform's only unsafe code.
 
 mod child;
@@ -18,6 +19,7 @@ mod command;
 pub mod features;
 mod paths;
 pub mod plan;
+mod seccomp;
 mod users;
 mod workdir;
 

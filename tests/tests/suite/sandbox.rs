@@ -514,6 +514,33 @@ async fn the_brokers_and_databases_on_loopback_are_unreachable_in_both_network_m
     assert_eq!(udp["errno"], ENETUNREACH, "{udp}");
 }
 
+#[tokio::test]
+async fn local_services_socket_files_are_unreachable_but_socketpairs_work() {
+    let app = spawn_app().await;
+    let h = hostile(&app, "unix", json!({"network": "outbound"}), json!({})).await;
+    // MariaDB's socket is world-writable here: DAC alone would let nobody in.
+    let sockets = [
+        "/run/mysqld/mysqld.sock",
+        "/var/run/postgresql/.s.PGSQL.5432",
+    ];
+    for socket in sockets.iter().filter(|s| Path::new(s).exists()) {
+        h.refused("connect_unix", json!({"path": socket}), EACCES)
+            .await;
+    }
+    let pair = h.call("socket_pair", json!({})).await;
+    assert_eq!(pair["data"], "ping", "{pair}");
+    let health = app.get("/health", None).await;
+    assert!(
+        ["landlock", "seccomp"].contains(
+            &health.body["sandbox"]["unix_sockets"]
+                .as_str()
+                .unwrap_or("")
+        ),
+        "{}",
+        health.text
+    );
+}
+
 // ------------------------------------------------- refusals and the report
 
 #[tokio::test]
