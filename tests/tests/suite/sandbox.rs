@@ -121,19 +121,11 @@ async fn deploy<'a>(
     config: Value,
 ) -> Hostile<'a> {
     let marker = format!("MCP_TEST_MARKER={}", uuid::Uuid::new_v4());
-    let tool = app
-        .post(
-            "/api/v1/mcps",
-            Some(&owner.access_token),
-            hostile_tool(slug, &marker, runtime),
-        )
-        .await;
-    assert_eq!(tool.status, 201, "create tool: {}", tool.text);
     let created = app
-        .post(
-            "/api/v1/deployments",
-            Some(&owner.access_token),
-            json!({"tool_id": tool.body["id"], "config": config}),
+        .deploy_tool(
+            &owner.access_token,
+            hostile_tool(slug, &marker, runtime),
+            json!({ "config": config }),
         )
         .await;
     assert_eq!(created.status, 201, "deploy: {}", created.text);
@@ -141,13 +133,7 @@ async fn deploy<'a>(
         .as_str()
         .expect("deployment_id")
         .to_owned();
-    let path = format!("/api/v1/deployments/{id}");
-    poll_until("the deployment runs", Duration::from_secs(30), async || {
-        let d = app.get(&path, Some(&owner.access_token)).await;
-        assert_ne!(d.body["status"], "failed", "{}", d.text);
-        d.body["status"] == "running"
-    })
-    .await;
+    app.wait_running(&owner.access_token, &id).await;
     Hostile {
         app,
         owner: owner.clone(),
@@ -573,19 +559,11 @@ async fn a_runtime_naming_the_platforms_files_or_a_missing_command_is_a_422() {
         ),
     ];
     for (i, (runtime, loc)) in cases.into_iter().enumerate() {
-        let tool = app
-            .post(
-                "/api/v1/mcps",
-                Some(&dev.access_token),
-                hostile_tool(&format!("named-{i}"), "MCP_TEST_MARKER=x", runtime.clone()),
-            )
-            .await;
-        assert_eq!(tool.status, 201, "{}", tool.text);
         let deployed = app
-            .post(
-                "/api/v1/deployments",
-                Some(&dev.access_token),
-                json!({"tool_id": tool.body["id"]}),
+            .deploy_tool(
+                &dev.access_token,
+                hostile_tool(&format!("named-{i}"), "MCP_TEST_MARKER=x", runtime.clone()),
+                json!({}),
             )
             .await;
         assert_eq!(deployed.status, 422, "{runtime}: {}", deployed.text);
@@ -600,18 +578,11 @@ async fn a_runtime_naming_the_platforms_files_or_a_missing_command_is_a_422() {
         listed.text
     );
 
-    let tool = app
-        .post(
-            "/api/v1/mcps",
-            Some(&dev.access_token),
-            hostile_tool("named-resources", "MCP_TEST_MARKER=x", json!({})),
-        )
-        .await;
     let deployed = app
-        .post(
-            "/api/v1/deployments",
-            Some(&dev.access_token),
-            json!({"tool_id": tool.body["id"], "config": {"resources": {"memory_mb": 1_000_000, "gpus": 1}}}),
+        .deploy_tool(
+            &dev.access_token,
+            hostile_tool("named-resources", "MCP_TEST_MARKER=x", json!({})),
+            json!({"config": {"resources": {"memory_mb": 1_000_000, "gpus": 1}}}),
         )
         .await;
     assert_eq!(deployed.status, 422, "{}", deployed.text);
