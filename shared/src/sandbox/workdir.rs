@@ -54,19 +54,14 @@ impl Workdir {
 }
 
 impl Drop for Workdir {
+    /// Synchronous on purpose: a runner dropped while its runtime shuts
+    /// down gets no blocking task, and a directory left behind is a leak
+    /// (its size is what the tool wrote, bounded by the filesystem).
     fn drop(&mut self) {
-        let dir = std::mem::take(&mut self.dir);
-        let remove = move || {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                if e.kind() != io::ErrorKind::NotFound {
-                    tracing::warn!(dir = %dir.display(), error = %e, "deployment working directory not removed");
-                }
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            if e.kind() != io::ErrorKind::NotFound {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "deployment working directory not removed");
             }
-        };
-        // A tool may leave many files: not on a runtime worker.
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn_blocking(remove)),
-            Err(_) => remove(),
         }
     }
 }
