@@ -205,6 +205,27 @@ impl TestApp {
         }
     }
 
+    /// Registers `tool` (a create body) as `token`'s and asks to deploy it
+    /// with `deployment` (a create body without `tool_id`); the reply.
+    pub async fn deploy_tool(&self, token: &str, tool: Value, mut deployment: Value) -> Reply {
+        let created = self.post("/api/v1/mcps", Some(token), tool).await;
+        assert_eq!(created.status, 201, "create tool: {}", created.text);
+        deployment["tool_id"] = created.body["id"].clone();
+        self.post("/api/v1/deployments", Some(token), deployment)
+            .await
+    }
+
+    /// Waits until deployment `id` is `running` (at most 30 s).
+    pub async fn wait_running(&self, token: &str, id: &str) {
+        let path = format!("/api/v1/deployments/{id}");
+        poll_until(
+            "the deployment runs",
+            std::time::Duration::from_secs(30),
+            async || self.get(&path, Some(token)).await.body["status"] == "running",
+        )
+        .await;
+    }
+
     /// Creates a tool and returns its JSON.
     pub async fn create_tool(&self, token: &str, slug: &str) -> Value {
         let reply = self

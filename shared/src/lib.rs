@@ -1,6 +1,7 @@
 //! MCP Platform: the shared crate behind the local host, the CLI and every
 //! Lambda function. See `docs/architecture.md` for the map.
-#![forbid(unsafe_code)]
+// Only `sandbox::child` (the pre_exec steps) allows unsafe code.
+#![deny(unsafe_code)]
 
 pub mod adapters;
 pub mod analysis;
@@ -25,6 +26,7 @@ pub mod ratelimit;
 pub mod redact;
 pub mod registry;
 pub mod request_id;
+pub mod sandbox;
 pub mod scheduler;
 pub mod state;
 pub mod tasks;

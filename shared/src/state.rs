@@ -89,6 +89,7 @@ impl AppState {
     /// Connects every backend, migrates the embedded database, loads the JWT
     /// secret and creates the configured bootstrap admin.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::sandbox::log_at_start(&settings.sandbox);
         // Only the embedded pieces keep files; a Lambda with MySQL and a given
         // secret must not need a writable directory (only /tmp is writable there).
         let needs_data_dir = Dialect::of_url(settings.database_url.expose())

@@ -169,8 +169,9 @@ async fn create_deployment(
     let ValidJson(req) = body?;
     let tool = crate::registry::find(&state, req.tool_id).await?;
     require_owner(&principal, tool.author_id)?;
+    let config = Value::Object(req.config.unwrap_or_default());
     match tool.config.runtime() {
-        Some(Runtime::Stdio(_)) => {}
+        Some(Runtime::Stdio(_)) => crate::sandbox::check_runtime(&state.settings, &tool.config, &config)?,
         // The URL must pass the SSRF policy now: a refused one is a 422, not a failed deployment.
         Some(Runtime::StreamableHttp(http)) => {
             crate::gateway::remote::upstream_for(&state.settings, &http)?;
@@ -195,7 +196,7 @@ async fn create_deployment(
         health_status: HealthStatus::Unknown,
         last_health_check: None,
         public: req.public.unwrap_or(false),
-        config: Value::Object(req.config.unwrap_or_default()),
+        config,
         endpoint_url: format!("{}/mcp/{}", state.settings.public_url, tool.slug),
         last_error: None,
         deployed_at: now,

@@ -37,6 +37,9 @@ pub struct HealthReport {
     checks: BTreeMap<&'static str, bool>,
     /// The job queue's transport: `sql`, `rabbitmq` or `sqs`.
     queue: &'static str,
+    /// The process sandbox: on/off, kernel features, refusal or warning.
+    #[schema(value_type = Object)]
+    sandbox: crate::sandbox::SandboxStatus,
 }
 
 #[utoipa::path(get, path = "/health", tag = "ops",
@@ -63,6 +66,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport
         status: if healthy { "healthy" } else { "unhealthy" },
         checks,
         queue: state.settings.jobs.queue.name(),
+        sandbox: crate::sandbox::status(&state.settings.sandbox),
     };
     (status, Json(report))
 }

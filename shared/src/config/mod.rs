@@ -23,6 +23,7 @@ mod knowledge;
 mod limits;
 mod llm;
 mod logging;
+mod sandbox;
 mod server;
 mod source;
 mod storage;
@@ -39,6 +40,7 @@ pub use knowledge::{EmbeddingProvider, KnowledgeSettings};
 pub use limits::RateLimits;
 pub use llm::LlmSettings;
 pub use logging::LogFormat;
+pub use sandbox::{Limits, NetworkMode, SandboxSettings, LIMIT_KEYS};
 pub use server::AppEnv;
 pub use source::{Source, SECRETS_MANAGER_PREFIX};
 
@@ -114,6 +116,8 @@ pub struct Settings {
     /// An OpenAI-compatible chat API for `/analyze/*`; `None` = the offline
     /// analyser only.
     pub llm: Option<LlmSettings>,
+    /// The process runner's sandbox (`PROCESS_SANDBOX*`).
+    pub sandbox: SandboxSettings,
 }
 
 /// A configuration problem: one line, naming the variable.
@@ -184,6 +188,7 @@ impl Settings {
             jobs: JobSettings::load(source)?,
             knowledge: KnowledgeSettings::load(source)?,
             llm: LlmSettings::load(source)?,
+            sandbox: SandboxSettings::from_lookup(|name| source.get(name).map(str::to_owned))?,
         })
     }
 }

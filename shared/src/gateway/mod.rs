@@ -185,11 +185,19 @@ impl Gateway {
     async fn launch_locked(&self, state: &AppState, deployment: Deployment) -> Result<Arc<Live>> {
         let tool = crate::registry::find(state, deployment.tool_id).await?;
         let runner = match tool.config.runtime() {
-            Some(Runtime::Stdio(stdio)) => Runner::Stdio(StdioBridge::start(ProcessSpec {
-                command: stdio.command,
-                args: stdio.args,
-                env: stdio.env,
-            })),
+            Some(Runtime::Stdio(stdio)) => Runner::Stdio(StdioBridge::start(
+                ProcessSpec {
+                    command: stdio.command,
+                    args: stdio.args,
+                    env: stdio.env,
+                },
+                crate::sandbox::SandboxPolicy::for_deployment(
+                    &state.settings,
+                    deployment.id,
+                    &deployment.config,
+                    &tool.config,
+                )?,
+            )),
             Some(Runtime::StreamableHttp(http)) => {
                 Runner::Remote(Arc::new(remote::upstream_for(&state.settings, &http)?))
             }

@@ -1,9 +1,10 @@
 //! The process runner: one stdio MCP server child per deployment (per
 //! replica), shared by every client of the deployment.
 //!
-//! - The child gets only the configuration's environment plus a minimal
-//!   `PATH`/`HOME`: no platform secret can leak into it. It runs in its own
-//!   process group, and stopping kills the whole group.
+//! - The child runs in the deployment's sandbox ([`crate::sandbox`]): its
+//!   own working directory, only its config's environment plus a minimal
+//!   `PATH`/`HOME`/`TMPDIR`, Landlock, rlimits, the sandbox user. It runs in
+//!   its own process group, and stopping kills the whole group.
 //! - Messages are newline-delimited JSON-RPC. Each client request gets a
 //!   fresh numeric id on the way in and its own id back on the way out, so
 //!   clients that reuse ids never see each other's answers; responses are
@@ -34,6 +35,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::jsonrpc::{self, Kind, Peek};
 use super::{Outgoing, RunnerState};
+use crate::sandbox::SandboxPolicy;
 
 /// Crashes within [`CRASH_WINDOW`] after which the child is not restarted.
 pub const MAX_CRASHES: usize = 5;
@@ -89,8 +91,9 @@ pub struct StdioBridge {
 }
 
 impl StdioBridge {
-    /// Starts the child in the background; watch [`Self::state`] for progress.
-    pub fn start(spec: ProcessSpec) -> Arc<Self> {
+    /// Starts the child in the background, sandboxed by `sandbox` (whose
+    /// working directory goes when the bridge stops); watch [`Self::state`].
+    pub fn start(spec: ProcessSpec, sandbox: SandboxPolicy) -> Arc<Self> {
         let (state, _) = watch::channel(RunnerState::Starting);
         let (stop, _) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -105,7 +108,7 @@ impl StdioBridge {
             generation: AtomicU64::new(0),
             stop,
         });
-        tokio::spawn(supervise(spec, shared.clone()));
+        tokio::spawn(supervise(spec, sandbox, shared.clone()));
         Arc::new(Self { shared })
     }
 
@@ -329,8 +332,9 @@ fn exited_error(client_id: &[u8]) -> Bytes {
     )
 }
 
-/// Runs, watches and restarts the child until stopped or failed.
-async fn supervise(spec: ProcessSpec, shared: Arc<Shared>) {
+/// Runs, watches and restarts the child until stopped or failed; the
+/// sandbox (and its working directory) is dropped after the last child.
+async fn supervise(spec: ProcessSpec, sandbox: SandboxPolicy, shared: Arc<Shared>) {
     let mut stop = shared.stop.subscribe();
     let mut crashes: VecDeque<Instant> = VecDeque::new();
     let mut backoff = FIRST_BACKOFF;
@@ -341,7 +345,7 @@ async fn supervise(spec: ProcessSpec, shared: Arc<Shared>) {
         shared.state.send_replace(RunnerState::Starting);
         let started = Instant::now();
         let generation = shared.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        match run_child(&spec, &shared, generation, &mut stop).await {
+        match run_child(&spec, &sandbox, &shared, generation, &mut stop).await {
             ChildEnd::Stopped => break,
             ChildEnd::Exited(why) => {
                 tracing::warn!(command = %spec.command, reason = %why, "MCP server process exited");
@@ -403,24 +407,13 @@ enum ChildEnd {
     Exited(String),
 }
 
-fn spawn(spec: &ProcessSpec) -> std::io::Result<Child> {
-    let mut command = Command::new(&spec.command);
+fn spawn(spec: &ProcessSpec, sandbox: &SandboxPolicy) -> std::io::Result<Child> {
+    let mut command: Command = sandbox.command(spec)?;
     command
-        .args(&spec.args)
-        .env_clear()
-        // The platform's PATH finds interpreters (node, python); it holds no secret.
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
-        )
-        .env("HOME", std::env::temp_dir())
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    #[cfg(unix)]
-    command.process_group(0);
     command.spawn()
 }
 
@@ -438,11 +431,12 @@ fn kill_group(_child: &Child) {}
 
 async fn run_child(
     spec: &ProcessSpec,
+    sandbox: &SandboxPolicy,
     shared: &Arc<Shared>,
     generation: u64,
     stop: &mut watch::Receiver<bool>,
 ) -> ChildEnd {
-    let mut child = match spawn(spec) {
+    let mut child = match spawn(spec, sandbox) {
         Ok(c) => c,
         Err(e) => return ChildEnd::Exited(format!("could not start {}: {e}", spec.command)),
     };

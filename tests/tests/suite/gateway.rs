@@ -133,19 +133,11 @@ struct Deployed {
 async fn deploy(app: &TestApp, owner: &TestUser, slug: &str, public: bool) -> Deployed {
     let marker = format!("MCP_TEST_MARKER={}", uuid::Uuid::new_v4());
     let (name, value) = marker.split_once('=').expect("marker");
-    let tool = app
-        .post(
-            "/api/v1/mcps",
-            Some(&owner.access_token),
-            everything_tool_body(slug, json!({ name: value, "GREETING": "from the config" })),
-        )
-        .await;
-    assert_eq!(tool.status, 201, "create tool: {}", tool.text);
     let created = app
-        .post(
-            "/api/v1/deployments",
-            Some(&owner.access_token),
-            json!({"tool_id": tool.body["id"], "public": public, "config": {"environment": "test", "replicas": 1}}),
+        .deploy_tool(
+            &owner.access_token,
+            everything_tool_body(slug, json!({ name: value, "GREETING": "from the config" })),
+            json!({"public": public, "config": {"environment": "test", "replicas": 1}}),
         )
         .await;
     assert_eq!(created.status, 201, "deploy: {}", created.text);
@@ -153,11 +145,7 @@ async fn deploy(app: &TestApp, owner: &TestUser, slug: &str, public: bool) -> De
         .as_str()
         .expect("deployment_id")
         .to_owned();
-    let path = format!("/api/v1/deployments/{id}");
-    poll_until("the deployment runs", Duration::from_secs(30), async || {
-        app.get(&path, Some(&owner.access_token)).await.body["status"] == "running"
-    })
-    .await;
+    app.wait_running(&owner.access_token, &id).await;
     Deployed {
         id,
         slug: slug.to_owned(),
@@ -350,7 +338,8 @@ async fn the_python_sdk_client_initializes_lists_and_calls_through_the_gateway()
         .is_some_and(|p| p.iter().any(|n| n == "simple-prompt")));
     assert!(out["resource_text_len"].as_u64().unwrap_or(0) > 0, "{out}");
 
-    // The child sees only its configured environment plus PATH and HOME.
+    // The child sees only its configured environment plus PATH, HOME and
+    // TMPDIR (its sandbox's private temp directory).
     let env = out["env"][0].as_str().expect("get-env text");
     let env: Value = serde_json::from_str(env).expect("get-env returns JSON");
     let names: Vec<&str> = env
@@ -362,7 +351,7 @@ async fn the_python_sdk_client_initializes_lists_and_calls_through_the_gateway()
     assert!(names.contains(&"GREETING"), "{names:?}");
     for name in &names {
         assert!(
-            ["PATH", "HOME", "GREETING", "MCP_TEST_MARKER"].contains(name),
+            ["PATH", "HOME", "TMPDIR", "GREETING", "MCP_TEST_MARKER"].contains(name),
             "the child's environment holds {name}, which the config did not give: {names:?}"
         );
     }

@@ -26,6 +26,7 @@ mod queue;
 mod rate_limits;
 mod realtime;
 mod retrieval;
+mod sandbox;
 mod secrets;
 mod secrets_manager;
 mod smoke;

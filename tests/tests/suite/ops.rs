@@ -168,7 +168,8 @@ async fn health_is_503_unhealthy_naming_the_failed_backend_with_the_same_body_sh
     expected.insert("probe".into(), json!(false));
     assert_eq!(
         body,
-        json!({"status": "unhealthy", "checks": expected, "queue": "sql"}),
+        json!({"status": "unhealthy", "checks": expected, "queue": "sql",
+               "sandbox": mcp_platform::sandbox::status(&app.state.settings.sandbox)}),
         "503 carries the same report, naming the failed check"
     );
 }
