@@ -51,7 +51,9 @@ fn deployment_config(v: &Value) -> Result<Map<String, Value>, String> {
     for (key, value) in obj {
         let ok = match key.as_str() {
             "environment" => value.as_str().is_some_and(|s| s.len() <= 64),
-            "replicas" => value.as_u64().is_some_and(|n| (1..=16).contains(&n)),
+            // One child per deployment until requests are spread over
+            // several: a larger count is refused rather than ignored.
+            "replicas" => value.as_u64() == Some(1),
             "resources" => value.is_object(),
             "env" => value
                 .as_object()
@@ -64,7 +66,7 @@ fn deployment_config(v: &Value) -> Result<Map<String, Value>, String> {
         };
         if !ok {
             return Err(format!(
-                "{key}: environment is a string, replicas 1 to 16, resources an object, env an object of strings"
+                "{key}: environment is a string, replicas 1 (more are not supported yet), resources an object, env an object of strings"
             ));
         }
     }
@@ -146,6 +148,18 @@ fn view(
     }
 }
 
+/// Process runtimes run a command on this host (inside the sandbox): admins,
+/// and developers unless the operator withholds it from them.
+fn require_process(state: &AppState, principal: &Principal) -> Result<()> {
+    let developer_may = principal.role == crate::domain::Role::Developer
+        && state.settings.gateway.process_for_developers;
+    if developer_may {
+        Ok(())
+    } else {
+        require(principal, Permission::DeploymentsProcess)
+    }
+}
+
 /// Developers deploy and stop their own; admins anyone's.
 fn require_owner(principal: &Principal, owner: Uuid) -> Result<()> {
     require(principal, Permission::DeploymentsWrite)?;
@@ -171,7 +185,10 @@ async fn create_deployment(
     require_owner(&principal, tool.author_id)?;
     let config = Value::Object(req.config.unwrap_or_default());
     match tool.config.runtime() {
-        Some(Runtime::Stdio(_)) => crate::sandbox::check_runtime(&state.settings, &tool.config, &config)?,
+        Some(Runtime::Stdio(_)) => {
+            require_process(&state, &principal)?;
+            crate::sandbox::check_runtime(&state.settings, &tool.config, &config)?;
+        }
         // The URL must pass the SSRF policy now: a refused one is a 422, not a failed deployment.
         Some(Runtime::StreamableHttp(http)) => {
             crate::gateway::remote::upstream_for(&state.settings, &http)?;

@@ -12,6 +12,14 @@ pub struct GatewaySettings {
     pub health_interval: Duration,
     /// How long one call may take before the client gets an error.
     pub request_timeout: Duration,
+    /// `PROCESS_DEPLOYMENTS_FOR_DEVELOPERS`: whether developers hold
+    /// `deployments:process` (admins always do). Default true: the sandbox
+    /// is what contains a process, not who deployed it.
+    pub process_for_developers: bool,
+    /// `PROCESS_ALLOWED_COMMANDS`: when not empty, the only commands a
+    /// process deployment may run (names or paths, comma separated; each is
+    /// resolved to an absolute path at deploy time).
+    pub allowed_commands: Vec<String>,
 }
 
 impl Default for GatewaySettings {
@@ -19,6 +27,8 @@ impl Default for GatewaySettings {
         Self {
             health_interval: Duration::from_secs(30),
             request_timeout: Duration::from_secs(300),
+            process_for_developers: true,
+            allowed_commands: Vec::new(),
         }
     }
 }
@@ -42,6 +52,15 @@ impl Gateway {
                 request_timeout: Duration::from_secs(
                     source.positive(&["GATEWAY_REQUEST_TIMEOUT_SECONDS"], 300u64)?,
                 ),
+                process_for_developers: source
+                    .bool(&["PROCESS_DEPLOYMENTS_FOR_DEVELOPERS"], true)?,
+                allowed_commands: source
+                    .text_or(&["PROCESS_ALLOWED_COMMANDS"], "")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
             },
         })
     }

@@ -78,6 +78,9 @@ pub enum Permission {
     DeploymentsWrite,
     /// Stop (or deploy) anyone's.
     DeploymentsWriteAny,
+    /// Deploy a process (stdio) runtime: admins, and developers unless the
+    /// operator turns it off (`PROCESS_DEPLOYMENTS_FOR_DEVELOPERS`).
+    DeploymentsProcess,
     /// Start analysis jobs (`/analyze/*`).
     AnalysisRun,
 }
@@ -96,6 +99,7 @@ impl Permission {
             Self::DeploymentsReadAny => "deployments:read:any",
             Self::DeploymentsWrite => "deployments:write",
             Self::DeploymentsWriteAny => "deployments:write:any",
+            Self::DeploymentsProcess => "deployments:process",
             Self::AnalysisRun => "analysis:run",
         }
     }

@@ -76,8 +76,30 @@ pub fn check_runtime(
         raw_runtime(tool_config),
         deployment_config,
     )
-    .map(drop)
     .map_err(Error::Validation)
+    .and_then(|plan| allowed_command(settings, &plan))
+}
+
+/// With `PROCESS_ALLOWED_COMMANDS` set, the runtime's resolved command must
+/// be one of the listed ones, resolved the same way.
+fn allowed_command(settings: &Settings, plan: &RuntimePlan) -> Result<()> {
+    let allowed = &settings.gateway.allowed_commands;
+    if allowed.is_empty()
+        || allowed
+            .iter()
+            .filter_map(|c| paths::resolve_command(c, &plan.path_var))
+            .any(|c| c == plan.program)
+    {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        &["tool", "config", "runtime", "command"],
+        "value_error",
+        format!(
+            "`{}` is not one of the commands this platform runs (PROCESS_ALLOWED_COMMANDS)",
+            plan.program.display()
+        ),
+    ))
 }
 
 /// The tool's `runtime` object as written: the sandbox reads members the

@@ -21,6 +21,7 @@ mod migrations;
 mod ops;
 mod outage;
 mod permissions;
+mod process_deployments;
 mod properties;
 mod queue;
 mod rate_limits;
