@@ -526,6 +526,10 @@ pub trait DeploymentStore: Send + Sync {
     /// Marks a deployment stopped and frees its tool for a new one; `false`
     /// when it was already stopped.
     async fn stop_deployment(&self, id: Uuid) -> Result<bool>;
+    /// Makes a failed or stopped deployment `starting` again (active, its
+    /// error cleared); `false` when it is neither. `Conflict` when its tool
+    /// has another active deployment meanwhile.
+    async fn restart_deployment(&self, id: Uuid) -> Result<bool>;
     /// Stores a batch of usage rows, all or none.
     async fn insert_usage(&self, rows: &[UsageRow]) -> Result<()>;
     /// Calls, errors and mean latency of one deployment's usage rows.

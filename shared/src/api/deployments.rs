@@ -34,6 +34,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_deployment, list_deployments))
         .routes(routes!(get_deployment, stop_deployment))
+        .routes(routes!(restart_deployment))
+        .routes(routes!(deployment_logs))
 }
 
 #[derive(ToSchema)]
@@ -353,4 +355,92 @@ async fn stop_deployment(
         .await;
     }
     Ok(Json(view(&principal, d, None)))
+}
+
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/restart", tag = "deployments", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = DeploymentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Not failed or stopped, or the tool has another active deployment"),
+        (status = 422, body = ErrorBody)))]
+/// Starts a failed or stopped deployment again, keeping its id, config and
+/// usage history.
+async fn restart_deployment(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<DeploymentView>> {
+    require(&principal, Permission::DeploymentsWrite)?;
+    let id = path_uuid("id", &id)?;
+    let d = visible_deployment(&state, &principal, id).await?;
+    require_owner(&principal, d.owner_id)?;
+    if !state.deployments.restart_deployment(id).await? {
+        return Err(crate::error::Error::Conflict {
+            detail: format!(
+                "only a failed or stopped deployment restarts; this one is {}",
+                d.status.as_str()
+            ),
+            resource_type: "deployment",
+            resource_id: Some(id.to_string()),
+        });
+    }
+    // A failed runner may still be held here; the new one replaces it.
+    state.gateway.stop_local(id);
+    let d = visible_deployment(&state, &principal, id).await?;
+    publish(
+        state.events.as_ref(),
+        status_event(&d, DeploymentStatus::Starting, HealthStatus::Unknown),
+    )
+    .await;
+    if let Err(e) = state.gateway.launch(&state, d.clone()).await {
+        let _ = state
+            .deployments
+            .set_deployment_status(id, DeploymentStatus::Failed, Some(&e.to_string()))
+            .await;
+        return Err(e);
+    }
+    Ok(Json(view(&principal, d, None)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeploymentLogs {
+    deployment_id: Uuid,
+    /// The child's most recent stderr lines on this replica, oldest first.
+    lines: Vec<String>,
+}
+
+/// The most stderr lines one request returns (the runner keeps this many).
+const MAX_LOG_LINES: usize = 50;
+
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/logs", tag = "deployments",
+    params(("id" = Uuid, Path), ("tail" = Option<u32>, Query, description = "At most this many of the newest lines (1 to 50, default 50)")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = DeploymentLogs), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+/// The process child's recent stderr, for its owner and admins only (it can
+/// hold the tool's secrets): the running child's, or the last lines of one
+/// that failed on this replica. Empty for a remote deployment.
+async fn deployment_logs(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    QueryFields(mut query): QueryFields,
+) -> Result<Json<DeploymentLogs>> {
+    require(&principal, Permission::DeploymentsRead)?;
+    let id = path_uuid("id", &id)?;
+    let tail = query.optional(
+        "tail",
+        parse::with(|s| match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_LOG_LINES).contains(&n) => Ok(n),
+            _ => Err(format!("must be a whole number from 1 to {MAX_LOG_LINES}")),
+        }),
+    );
+    query.finish()?;
+    let tail = tail.flatten().unwrap_or(MAX_LOG_LINES);
+    let d = visible_deployment(&state, &principal, id).await?;
+    let mut lines = state.gateway.stderr_of(&d);
+    let skip = lines.len().saturating_sub(tail);
+    lines.drain(..skip);
+    Ok(Json(DeploymentLogs {
+        deployment_id: id,
+        lines,
+    }))
 }

@@ -107,6 +107,10 @@ pub struct Gateway {
     live: RwLock<HashMap<String, Arc<Live>>>,
     /// Serialises launches so two first calls do not start two children.
     launching: tokio::sync::Mutex<()>,
+    /// The stderr tail of children that failed here, by deployment, kept
+    /// after their runner is dropped so `GET /deployments/{id}/logs` can
+    /// still say why (one entry per failed deployment; cleared on relaunch).
+    failed_stderr: parking_lot::Mutex<HashMap<Uuid, Vec<String>>>,
     pub sealer: SessionSealer,
     pub usage: usage::UsageRecorder,
 }
@@ -117,6 +121,7 @@ impl Gateway {
         Self {
             live: RwLock::new(HashMap::new()),
             launching: tokio::sync::Mutex::new(()),
+            failed_stderr: parking_lot::Mutex::new(HashMap::new()),
             sealer: SessionSealer::new(secret),
             usage: usage::UsageRecorder::start(store),
         }
@@ -129,6 +134,24 @@ impl Gateway {
 
     pub fn get(&self, slug: &str) -> Option<Arc<Live>> {
         self.live.read().get(slug).cloned()
+    }
+
+    /// The recent stderr lines of a deployment's child on this replica:
+    /// the running child's, or the last ones of a child that failed here.
+    /// Empty for remote deployments and children running elsewhere.
+    pub fn stderr_of(&self, deployment: &Deployment) -> Vec<String> {
+        match self.get(&deployment.tool_slug) {
+            Some(live) if live.deployment.id == deployment.id => match &live.runner {
+                Runner::Stdio(bridge) => bridge.stderr_tail(),
+                Runner::Remote(_) => Vec::new(),
+            },
+            _ => self
+                .failed_stderr
+                .lock()
+                .get(&deployment.id)
+                .cloned()
+                .unwrap_or_default(),
+        }
     }
 
     pub fn all(&self) -> Vec<Arc<Live>> {
@@ -183,6 +206,7 @@ impl Gateway {
     }
 
     async fn launch_locked(&self, state: &AppState, deployment: Deployment) -> Result<Arc<Live>> {
+        self.failed_stderr.lock().remove(&deployment.id);
         let tool = crate::registry::find(state, deployment.tool_id).await?;
         let runner = match tool.config.runtime() {
             Some(Runtime::Stdio(stdio)) => Runner::Stdio(StdioBridge::start(
@@ -313,6 +337,11 @@ async fn watch_runner(state: AppState, live: Arc<Live>) {
                 }
             }
             if now == RunnerState::Failed {
+                state
+                    .gateway
+                    .failed_stderr
+                    .lock()
+                    .insert(d.id, bridge.stderr_tail());
                 state.gateway.stop_local(d.id);
                 return;
             }

@@ -43,6 +43,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/deployments"),
     ("GET", "/api/v1/deployments/{id}"),
     ("DELETE", "/api/v1/deployments/{id}"),
+    ("POST", "/api/v1/deployments/{id}/restart"),
+    ("GET", "/api/v1/deployments/{id}/logs"),
     ("POST", "/mcp/{slug}"),
     ("GET", "/mcp/{slug}"),
     ("DELETE", "/mcp/{slug}"),

@@ -649,6 +649,32 @@ fn routes() -> Vec<Route> {
                 Status(200),
             ],
         },
+        Route {
+            method: "POST",
+            template: "/api/v1/deployments/{id}/restart",
+            case: "",
+            needs: Needs::Deployment,
+            path: |f| format!("/api/v1/deployments/{}/restart", f.deployment_id),
+            body: |_| Some(json!({})),
+            // The fixture's deployment is running: its owner and admins are
+            // told it does not need a restart.
+            expect: [
+                Status(401),
+                Forbidden("deployments:write"),
+                Status(409),
+                Status(404),
+                Status(409),
+            ],
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/deployments/{id}/logs",
+            case: "",
+            needs: Needs::Deployment,
+            path: |f| format!("/api/v1/deployments/{}/logs", f.deployment_id),
+            body: no_body,
+            expect: OWNER_AND_ADMINS,
+        },
         // ---- the gateway: a private deployment serves its owner and admins
         Route {
             method: "POST",

@@ -88,3 +88,141 @@ async fn more_than_one_replica_is_refused_not_ignored() {
     assert_eq!(error_locs(&refused), ["body.config"], "{}", refused.text);
     assert!(refused.text.contains("replicas"), "{}", refused.text);
 }
+
+/// A process that says why on stderr and exits: it crash-loops to `failed`.
+fn crashing_tool(slug: &str) -> Value {
+    json!({
+        "name": format!("Crashing {slug}"),
+        "slug": slug,
+        "version": "1.0.0",
+        "config": {"runtime": {"transport": "stdio", "command": "sh",
+                               "args": ["-c", "echo 'cannot open the config' >&2; exit 3"]}},
+    })
+}
+
+#[tokio::test]
+async fn a_failed_deployment_shows_its_stderr_answers_503_and_restarts_in_place() {
+    let app = spawn_app_with(&[]).await;
+    let dev = app.user("opsdev", "developer").await;
+    let stranger = app.user("opsstranger", "developer").await;
+    let created = app
+        .deploy_tool(&dev.access_token, crashing_tool("crashing"), json!({}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/deployments/{id}");
+    mcp_platform_tests::poll_until(
+        "the crash loop ends in failed",
+        std::time::Duration::from_secs(60),
+        async || app.get(&path, Some(&dev.access_token)).await.body["status"] == "failed",
+    )
+    .await;
+
+    let logs = app
+        .get(&format!("{path}/logs?tail=2"), Some(&dev.access_token))
+        .await;
+    assert_eq!(logs.status, 200, "{}", logs.text);
+    let lines = logs.body["lines"].as_array().expect("lines");
+    assert!(
+        !lines.is_empty() && lines.len() <= 2,
+        "tail=2 gives at most two lines: {}",
+        logs.text
+    );
+    assert!(
+        lines.iter().all(|l| l == "cannot open the config"),
+        "the child's own stderr: {}",
+        logs.text
+    );
+    let theirs = app
+        .get(&format!("{path}/logs"), Some(&stranger.access_token))
+        .await;
+    assert_eq!(theirs.status, 404, "another user's logs: {}", theirs.text);
+    let bad_tail = app
+        .get(&format!("{path}/logs?tail=0"), Some(&dev.access_token))
+        .await;
+    assert_eq!(bad_tail.status, 422, "{}", bad_tail.text);
+    assert_eq!(error_locs(&bad_tail), ["query.tail"]);
+
+    let call = app
+        .post(
+            "/mcp/crashing",
+            Some(&dev.access_token),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(call.status, 503, "a failed deployment: {}", call.text);
+
+    let restarted = app
+        .post(
+            &format!("{path}/restart"),
+            Some(&dev.access_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(restarted.status, 200, "{}", restarted.text);
+    assert_eq!(
+        (
+            restarted.body["id"].as_str(),
+            restarted.body["status"].as_str()
+        ),
+        (Some(id.as_str()), Some("starting")),
+        "the same deployment starts again: {}",
+        restarted.text
+    );
+    assert!(restarted.body["last_error"].is_null(), "{}", restarted.text);
+    let by_stranger = app
+        .post(
+            &format!("{path}/restart"),
+            Some(&stranger.access_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(by_stranger.status, 404, "{}", by_stranger.text);
+}
+
+#[tokio::test]
+async fn a_stopped_deployment_restarts_and_a_running_one_is_a_conflict() {
+    let app = spawn_app_with(&[]).await;
+    let dev = app.user("restartdev", "developer").await;
+    let tool = json!({
+        "name": "Sleeper", "slug": "sleeper", "version": "1.0.0",
+        "config": {"runtime": {"transport": "stdio", "command": "sleep", "args": ["600"]}},
+    });
+    let created = app.deploy_tool(&dev.access_token, tool, json!({})).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/deployments/{id}");
+    let running = app
+        .post(
+            &format!("{path}/restart"),
+            Some(&dev.access_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        running.status, 409,
+        "not failed or stopped: {}",
+        running.text
+    );
+    assert_eq!(app.delete(&path, Some(&dev.access_token)).await.status, 200);
+    let restarted = app
+        .post(
+            &format!("{path}/restart"),
+            Some(&dev.access_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(restarted.status, 200, "{}", restarted.text);
+    assert!(restarted.body["stopped_at"].is_null(), "{}", restarted.text);
+    let listed = app
+        .get(
+            "/api/v1/deployments?status=stopped",
+            Some(&dev.access_token),
+        )
+        .await;
+    assert_eq!(
+        listed.body["total"], 0,
+        "no longer stopped: {}",
+        listed.text
+    );
+}

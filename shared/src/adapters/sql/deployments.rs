@@ -197,6 +197,27 @@ impl DeploymentStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn restart_deployment(&self, id: Uuid) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE mcp_deployments SET status = 'starting', health_status = 'unknown', \
+             active_tool_id = tool_id, last_error = NULL, stopped_at = NULL, updated_at = ? \
+             WHERE id = ? AND status IN ('failed', 'stopped')",
+        )
+        .bind(ts(crate::domain::now()))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => Error::Conflict {
+                detail: "the tool already has an active deployment".into(),
+                resource_type: "deployment",
+                resource_id: Some(id.to_string()),
+            },
+            None => e.into(),
+        })?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Stores usage rows in one statement. Their ids are UUIDv7 (time first),
     /// so each batch lands at the end of the primary-key index instead of at
     /// random places in it: far fewer pages to write, in SQLite and in
