@@ -84,6 +84,12 @@ async fn analyse(app: &TestApp, user: &TestUser, path: &str, body: Value) -> Val
         }
     };
     assert_eq!(next().await["type"], "subscribed");
+    let current = next().await;
+    assert_eq!(
+        (current["type"].as_str(), current["status"].as_str()),
+        (Some("task_update"), Some("pending")),
+        "a subscription starts with the task's current state: {current}"
+    );
     let _worker = spawn_worker(app);
     let mut statuses = Vec::new();
     let last = loop {
