@@ -162,6 +162,20 @@ fn require_process(state: &AppState, principal: &Principal) -> Result<()> {
     }
 }
 
+/// The deployment at path `id` if the caller may change it: its owner or an
+/// admin (others: 403 without `deployments:write`, else the 404 of reads).
+async fn changeable_deployment(
+    state: &AppState,
+    principal: &Principal,
+    raw_id: &str,
+) -> Result<(Uuid, Deployment)> {
+    require(principal, Permission::DeploymentsWrite)?;
+    let id = path_uuid("id", raw_id)?;
+    let d = visible_deployment(state, principal, id).await?;
+    require_owner(principal, d.owner_id)?;
+    Ok((id, d))
+}
+
 /// Developers deploy and stop their own; admins anyone's.
 fn require_owner(principal: &Principal, owner: Uuid) -> Result<()> {
     require(principal, Permission::DeploymentsWrite)?;
@@ -340,10 +354,7 @@ async fn stop_deployment(
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<DeploymentView>> {
-    require(&principal, Permission::DeploymentsWrite)?;
-    let id = path_uuid("id", &id)?;
-    let d = visible_deployment(&state, &principal, id).await?;
-    require_owner(&principal, d.owner_id)?;
+    let (id, _) = changeable_deployment(&state, &principal, &id).await?;
     let changed = state.deployments.stop_deployment(id).await?;
     state.gateway.stop_local(id);
     let d = visible_deployment(&state, &principal, id).await?;
@@ -369,10 +380,7 @@ async fn restart_deployment(
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<DeploymentView>> {
-    require(&principal, Permission::DeploymentsWrite)?;
-    let id = path_uuid("id", &id)?;
-    let d = visible_deployment(&state, &principal, id).await?;
-    require_owner(&principal, d.owner_id)?;
+    let (id, d) = changeable_deployment(&state, &principal, &id).await?;
     if !state.deployments.restart_deployment(id).await? {
         return Err(crate::error::Error::Conflict {
             detail: format!(

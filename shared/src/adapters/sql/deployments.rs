@@ -16,6 +16,18 @@ const COLUMNS: &str = "id, tool_id, tool_slug, tool_version, owner_id, status, h
                        last_health_check, public, config, endpoint_url, last_error, deployed_at, \
                        stopped_at, updated_at";
 
+/// The unique key on `active_tool_id` as the port's `Conflict`.
+fn one_active_per_tool(e: sqlx::Error, resource_id: Uuid) -> Error {
+    match unique_violation(&e) {
+        Some(_) => Error::Conflict {
+            detail: "the tool already has an active deployment".into(),
+            resource_type: "deployment",
+            resource_id: Some(resource_id.to_string()),
+        },
+        None => e.into(),
+    }
+}
+
 fn from_row(row: &AnyRow) -> Result<Deployment> {
     let corrupt = |what: &str, e: String| Error::internal(format!("stored deployment {what}: {e}"));
     let public: i64 = row.try_get("public")?;
@@ -69,14 +81,7 @@ impl DeploymentStore for SqlStore {
         .bind(active)
         .execute(&self.pool)
         .await
-        .map_err(|e| match unique_violation(&e) {
-            Some(_) => Error::Conflict {
-                detail: "the tool already has an active deployment".into(),
-                resource_type: "deployment",
-                resource_id: Some(d.tool_id.to_string()),
-            },
-            None => e.into(),
-        })?;
+        .map_err(|e| one_active_per_tool(e, d.tool_id))?;
         Ok(())
     }
 
@@ -207,14 +212,7 @@ impl DeploymentStore for SqlStore {
         .bind(id.to_string())
         .execute(&self.pool)
         .await
-        .map_err(|e| match unique_violation(&e) {
-            Some(_) => Error::Conflict {
-                detail: "the tool already has an active deployment".into(),
-                resource_type: "deployment",
-                resource_id: Some(id.to_string()),
-            },
-            None => e.into(),
-        })?;
+        .map_err(|e| one_active_per_tool(e, id))?;
         Ok(done.rows_affected() == 1)
     }
 
