@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deployment start-to-running with the process sandbox on and off
-# (bench/SANDBOX.md): two release platforms side by side, server-everything
+# (reported in bench/results/): two release platforms side by side, server-everything
 # over stdio and a one-line `sh` MCP server, each started RUNS times per
 # platform, alternating (bench/sandbox_start.py).
 #
