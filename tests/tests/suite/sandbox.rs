@@ -287,7 +287,20 @@ async fn the_platforms_secret_file_and_database_cannot_be_read() {
     let app = spawn_app().await;
     let h = hostile(&app, "reader", json!({}), json!({})).await;
     let data = app.data_dir().canonicalize().expect("data dir");
-    for file in ["jwt-secret", "mcp-platform.db"] {
+    // The SQLite file exists only on the embedded shape (services mode
+    // keeps the data in MariaDB); the secret file exists on both.
+    let on_sqlite = app
+        .state
+        .settings
+        .database_url
+        .expose()
+        .starts_with("sqlite");
+    let files: &[&str] = if on_sqlite {
+        &["jwt-secret", "mcp-platform.db"]
+    } else {
+        &["jwt-secret"]
+    };
+    for file in files {
         let path = data.join(file);
         assert!(path.exists(), "{} exists", path.display());
         h.refused("read_file", json!({"path": path}), EACCES).await;
