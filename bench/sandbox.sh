@@ -2,11 +2,14 @@
 # Deployment start-to-running with the process sandbox on and off
 # (reported in bench/results/): two release platforms side by side, server-everything
 # over stdio and a one-line `sh` MCP server, each started RUNS times per
-# platform, alternating (bench/sandbox_start.py).
+# platform, alternating (bench/sandbox_start.py). Then the sandbox's own cost
+# without an interpreter's noise: sandbox-spawn-bench (tests/bin) builds the
+# policy and spawns /bin/true SPAWN_RUNS times per mode (raw, off, on).
 #
 # Usage: bench/sandbox.sh              (from anywhere in the repository)
-# Knobs: BENCH_RUNS (default 30), BENCH_BIN_DIR (a directory holding a
-#        release mcp-platform; otherwise it is built),
+# Knobs: BENCH_RUNS (default 30), BENCH_SPAWN_RUNS (default 300),
+#        BENCH_BIN_DIR (a directory holding release builds of mcp-platform
+#        and sandbox-spawn-bench; otherwise they are built),
 #        BENCH_REPORT (default bench/results/sandbox-<UTC time>.md).
 # Needs: node and `npm install --prefix tests` (server-everything), curl,
 # python3; root, for the sandbox's user change (as another user the sandbox
@@ -33,12 +36,15 @@ done
 if [ -n "${BENCH_BIN_DIR:-}" ]; then
   BIN=$BENCH_BIN_DIR/mcp-platform
 else
-  log "building release mcp-platform"
-  cargo build --release --locked -p mcp-platform --bin mcp-platform >&2
+  log "building release mcp-platform and sandbox-spawn-bench"
+  cargo build --release --locked -p mcp-platform --bin mcp-platform \
+    -p mcp-platform-tests --bin sandbox-spawn-bench >&2
   BIN=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/mcp-platform
 fi
 [ -x "$BIN" ] || die "no mcp-platform at $BIN"
+SPAWN_BENCH=$(dirname "$BIN")/sandbox-spawn-bench
+[ -x "$SPAWN_BENCH" ] || die "no sandbox-spawn-bench at $SPAWN_BENCH"
 
 WORK=$(mktemp -d /tmp/mcp-bench-sandbox.XXXXXX)
 PIDS=()
@@ -88,12 +94,16 @@ log "starting each server $RUNS times per platform"
 python3 bench/sandbox_start.py "${URL[on]}" "${URL[off]}" $ADMIN $PASSWORD "$EVERYTHING_JS" "$RUNS" \
   >"$WORK/samples.json"
 
+log "spawning /bin/true ${BENCH_SPAWN_RUNS:-300} times per mode"
+BENCH_RUNS=${BENCH_SPAWN_RUNS:-300} "$SPAWN_BENCH" >"$WORK/spawn.json"
+
 mkdir -p "$(dirname "$REPORT")"
-python3 - "$WORK/samples.json" "$SANDBOX" "$RUNS" >"$REPORT" <<'PY'
+python3 - "$WORK/samples.json" "$SANDBOX" "$RUNS" "$WORK/spawn.json" >"$REPORT" <<'PY'
 import json, statistics, sys, platform, os
 samples = json.load(open(sys.argv[1]))
 sandbox = json.loads(sys.argv[2])
 runs = sys.argv[3]
+spawn = json.load(open(sys.argv[4]))
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
@@ -111,6 +121,14 @@ for kind, modes in samples.items():
     d50 = statistics.median(modes["on"]) - statistics.median(modes["off"])
     dmean = statistics.mean(modes["on"]) - statistics.mean(modes["off"])
     print(f"- {kind}: the sandbox adds {d50:+.1f} ms at p50, {dmean:+.1f} ms on the mean (target < 20 ms).")
+print(f"\n## Policy + spawn + exit of /bin/true ({len(spawn['on'])} each)\n")
+print("| mode | p50 | p90 | mean |")
+print("|---|---|---|---|")
+for mode in ("raw", "off", "on"):
+    xs = spawn[mode]
+    print(f"| {mode} | {statistics.median(xs):.2f} ms | {pct(xs, 90):.2f} ms | {statistics.mean(xs):.2f} ms |")
+d = statistics.median(spawn["on"]) - statistics.median(spawn["raw"])
+print(f"\n- the whole sandbox (policy, working directory, Landlock, seccomp, namespace, user change, rlimits) adds {d:+.2f} ms at p50 to a bare spawn.")
 PY
 cat "$REPORT"
 log "report: $REPORT"

@@ -215,6 +215,19 @@ impl TestApp {
             .await
     }
 
+    /// [`Self::deploy_tool`], which must answer 201, then
+    /// [`Self::wait_running`]; the deployment id.
+    pub async fn deploy_running(&self, token: &str, tool: Value, deployment: Value) -> String {
+        let created = self.deploy_tool(token, tool, deployment).await;
+        assert_eq!(created.status, 201, "deploy: {}", created.text);
+        let id = created.body["deployment_id"]
+            .as_str()
+            .expect("deployment_id")
+            .to_owned();
+        self.wait_running(token, &id).await;
+        id
+    }
+
     /// Waits until deployment `id` is `running` (at most 30 s).
     pub async fn wait_running(&self, token: &str, id: &str) {
         let path = format!("/api/v1/deployments/{id}");

@@ -133,19 +133,13 @@ struct Deployed {
 async fn deploy(app: &TestApp, owner: &TestUser, slug: &str, public: bool) -> Deployed {
     let marker = format!("MCP_TEST_MARKER={}", uuid::Uuid::new_v4());
     let (name, value) = marker.split_once('=').expect("marker");
-    let created = app
-        .deploy_tool(
+    let id = app
+        .deploy_running(
             &owner.access_token,
             everything_tool_body(slug, json!({ name: value, "GREETING": "from the config" })),
             json!({"public": public, "config": {"environment": "test", "replicas": 1}}),
         )
         .await;
-    assert_eq!(created.status, 201, "deploy: {}", created.text);
-    let id = created.body["deployment_id"]
-        .as_str()
-        .expect("deployment_id")
-        .to_owned();
-    app.wait_running(&owner.access_token, &id).await;
     Deployed {
         id,
         slug: slug.to_owned(),

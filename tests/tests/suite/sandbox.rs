@@ -121,19 +121,13 @@ async fn deploy<'a>(
     config: Value,
 ) -> Hostile<'a> {
     let marker = format!("MCP_TEST_MARKER={}", uuid::Uuid::new_v4());
-    let created = app
-        .deploy_tool(
+    let id = app
+        .deploy_running(
             &owner.access_token,
             hostile_tool(slug, &marker, runtime),
             json!({ "config": config }),
         )
         .await;
-    assert_eq!(created.status, 201, "deploy: {}", created.text);
-    let id = created.body["deployment_id"]
-        .as_str()
-        .expect("deployment_id")
-        .to_owned();
-    app.wait_running(&owner.access_token, &id).await;
     Hostile {
         app,
         owner: owner.clone(),
