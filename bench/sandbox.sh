@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deployment start-to-running with the process sandbox on and off
-# (reported in bench/results/): two release platforms side by side, server-everything
+# (figures in bench/SANDBOX.md): two release platforms side by side, server-everything
 # over stdio and a one-line `sh` MCP server, each started RUNS times per
 # platform, alternating (bench/sandbox_start.py). Then the sandbox's own cost
 # without an interpreter's noise: sandbox-spawn-bench (tests/bin) builds the
