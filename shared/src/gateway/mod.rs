@@ -210,11 +210,7 @@ impl Gateway {
         let tool = crate::registry::find(state, deployment.tool_id).await?;
         let runner = match tool.config.runtime() {
             Some(Runtime::Stdio(stdio)) => Runner::Stdio(StdioBridge::start(
-                ProcessSpec {
-                    command: stdio.command,
-                    args: stdio.args,
-                    env: stdio.env,
-                },
+                stdio,
                 crate::sandbox::SandboxPolicy::for_deployment(
                     &state.settings,
                     deployment.id,

@@ -49,13 +49,9 @@ const STDERR_LINE_BYTES: usize = 1024;
 /// The protocol version the bridge asks its child for.
 pub const CHILD_PROTOCOL_VERSION: &str = "2025-11-25";
 
-/// How to start the server: a stdio tool's [`StdioRuntime`](crate::domain::StdioRuntime).
-#[derive(Debug, Clone)]
-pub struct ProcessSpec {
-    pub command: String,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-}
+/// How to start the server: a stdio tool's runtime, as `ToolConfig::runtime`
+/// reads it (the sandbox adds the deployment's env and limits).
+pub use crate::domain::StdioRuntime as ProcessSpec;
 
 /// Where a client request's answers go.
 struct Pending {

@@ -89,6 +89,16 @@ async fn more_than_one_replica_is_refused_not_ignored() {
     assert!(refused.text.contains("replicas"), "{}", refused.text);
 }
 
+/// `POST {path}/restart` as `who`.
+async fn restart(app: &TestApp, who: &TestUser, path: &str) -> mcp_platform_tests::Reply {
+    app.post(
+        &format!("{path}/restart"),
+        Some(&who.access_token),
+        json!({}),
+    )
+    .await
+}
+
 /// A process that says why on stderr and exits: it crash-loops to `failed`.
 fn crashing_tool(slug: &str) -> Value {
     json!({
@@ -152,13 +162,7 @@ async fn a_failed_deployment_shows_its_stderr_answers_503_and_restarts_in_place(
         .await;
     assert_eq!(call.status, 503, "a failed deployment: {}", call.text);
 
-    let restarted = app
-        .post(
-            &format!("{path}/restart"),
-            Some(&dev.access_token),
-            json!({}),
-        )
-        .await;
+    let restarted = restart(&app, &dev, &path).await;
     assert_eq!(restarted.status, 200, "{}", restarted.text);
     assert_eq!(
         (
@@ -170,13 +174,7 @@ async fn a_failed_deployment_shows_its_stderr_answers_503_and_restarts_in_place(
         restarted.text
     );
     assert!(restarted.body["last_error"].is_null(), "{}", restarted.text);
-    let by_stranger = app
-        .post(
-            &format!("{path}/restart"),
-            Some(&stranger.access_token),
-            json!({}),
-        )
-        .await;
+    let by_stranger = restart(&app, &stranger, &path).await;
     assert_eq!(by_stranger.status, 404, "{}", by_stranger.text);
 }
 
@@ -192,26 +190,14 @@ async fn a_stopped_deployment_restarts_and_a_running_one_is_a_conflict() {
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.body["id"].as_str().expect("id").to_owned();
     let path = format!("/api/v1/deployments/{id}");
-    let running = app
-        .post(
-            &format!("{path}/restart"),
-            Some(&dev.access_token),
-            json!({}),
-        )
-        .await;
+    let running = restart(&app, &dev, &path).await;
     assert_eq!(
         running.status, 409,
         "not failed or stopped: {}",
         running.text
     );
     assert_eq!(app.delete(&path, Some(&dev.access_token)).await.status, 200);
-    let restarted = app
-        .post(
-            &format!("{path}/restart"),
-            Some(&dev.access_token),
-            json!({}),
-        )
-        .await;
+    let restarted = restart(&app, &dev, &path).await;
     assert_eq!(restarted.status, 200, "{}", restarted.text);
     assert!(restarted.body["stopped_at"].is_null(), "{}", restarted.text);
     let listed = app

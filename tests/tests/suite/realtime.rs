@@ -335,13 +335,7 @@ async fn an_sse_subscriber_receives_every_status_change_in_order() {
     let app = app().await;
     let alice = app.user("alice", "developer").await;
     let task = start_task(&app, &alice, 2).await;
-    let mut response = app
-        .client
-        .get(app.url(&format!("/events?task_id={}", task.id)))
-        .bearer_auth(&alice.access_token)
-        .send()
-        .await
-        .expect("events stream opens");
+    let mut response = open_events(&app, &alice, task.id).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response
@@ -358,6 +352,16 @@ async fn an_sse_subscriber_receives_every_status_change_in_order() {
     );
     assert_eq!(sequence(&updates[1..]), expected_sequence(2), "{updates:?}");
     assert_eq!(updates.last().expect("final")["result"]["steps"], 2);
+}
+
+/// `GET /events?task_id=…` as `who`, opened.
+async fn open_events(app: &TestApp, who: &TestUser, task_id: Uuid) -> reqwest::Response {
+    app.client
+        .get(app.url(&format!("/events?task_id={task_id}")))
+        .bearer_auth(&who.access_token)
+        .send()
+        .await
+        .expect("events stream opens")
 }
 
 /// The `task_update` events of an SSE response until a final one.
@@ -423,13 +427,7 @@ async fn a_subscriber_that_arrives_after_completion_gets_the_result_first() {
     );
     assert_eq!(first["result"]["steps"], 1, "{first}");
 
-    let mut sse = app
-        .client
-        .get(app.url(&format!("/events?task_id={}", task.id)))
-        .bearer_auth(&alice.access_token)
-        .send()
-        .await
-        .expect("events stream opens");
+    let mut sse = open_events(&app, &alice, task.id).await;
     assert_eq!(sse.status(), 200);
     let updates = sse_updates_until_final(&mut sse).await;
     assert_eq!(
