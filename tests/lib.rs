@@ -476,3 +476,48 @@ pub async fn poll_until(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Reads a `text/event-stream` response one event at a time.
+pub struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    pub fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event's name and JSON data (keep-alive comments skipped);
+    /// `None` when the stream ends. Fails the test after `wait` without one.
+    pub async fn next(&mut self, wait: std::time::Duration) -> Option<(String, Value)> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(n) = line.strip_prefix("event:") {
+                        name = Some(n.trim().to_owned());
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim_start());
+                    }
+                }
+                if name.is_none() && data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                let data = serde_json::from_str(&data)
+                    .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {block}"));
+                return Some((name.unwrap_or_else(|| "message".into()), data));
+            }
+            let chunk = tokio::time::timeout(wait, self.response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no event within {wait:?}"))
+                .expect("stream readable")?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}

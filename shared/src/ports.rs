@@ -530,6 +530,9 @@ pub trait DeploymentStore: Send + Sync {
     /// error cleared); `false` when it is neither. `Conflict` when its tool
     /// has another active deployment meanwhile.
     async fn restart_deployment(&self, id: Uuid) -> Result<bool>;
+    /// Records that a deployment that is not stopped now runs `version` of
+    /// its tool (an upgrade); `false` when it is stopped.
+    async fn set_deployment_version(&self, id: Uuid, version: &str) -> Result<bool>;
     /// Stores a batch of usage rows, all or none.
     async fn insert_usage(&self, rows: &[UsageRow]) -> Result<()>;
     /// Calls, errors and mean latency of one deployment's usage rows.

@@ -177,6 +177,23 @@ pub async fn find(state: &AppState, id: Uuid) -> Result<Tool> {
         .ok_or_else(|| Error::not_found("mcp_tool", id))
 }
 
+/// The config of `tool` at `version`: the current one, or the newest
+/// history record at that version (a deployment runs the version it was
+/// deployed or upgraded to, not whatever the tool holds now). 404 naming
+/// `tool@version` when the history has no such version.
+pub async fn config_at(state: &AppState, tool: &Tool, version: &str) -> Result<ToolConfig> {
+    if tool.version.to_string() == version {
+        return Ok(tool.config.clone());
+    }
+    deliver_history(state).await?;
+    let record = state
+        .history
+        .find_version(tool.id, version)
+        .await?
+        .ok_or_else(|| Error::not_found("history_version", format!("{}@{version}", tool.id)))?;
+    Ok(ToolConfig::from_stored(record.snapshot.config))
+}
+
 /// The JSON of a tool's [`ToolView`] as `principal` may see it: with
 /// configuration secrets for the author and admins, masked for others.
 pub async fn view_json_for(state: &AppState, principal: &Principal, id: Uuid) -> Result<Bytes> {

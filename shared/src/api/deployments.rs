@@ -20,9 +20,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson};
+use super::extract::{
+    parse, path_uuid, FieldReader, FromJson, Paging, QueryFields, ValidJson, ValidJsonOrEmpty,
+};
 use crate::credentials::AuthUser;
-use crate::domain::{Deployment, DeploymentStatus, HealthStatus, Runtime};
+use crate::domain::{
+    Deployment, DeploymentStatus, HealthStatus, Runtime, SemVer, ToolConfig, ToolStatus,
+};
 use crate::domain::{Permission, Principal};
 use crate::error::{ErrorBody, Result};
 use crate::gateway::{publish, status_event};
@@ -35,7 +39,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_deployment, list_deployments))
         .routes(routes!(get_deployment, stop_deployment))
         .routes(routes!(restart_deployment))
-        .routes(routes!(deployment_logs))
+        .routes(routes!(upgrade_deployment))
+        .merge(super::deployment_logs::routes())
 }
 
 #[derive(ToSchema)]
@@ -162,6 +167,35 @@ fn require_process(state: &AppState, principal: &Principal) -> Result<()> {
     }
 }
 
+/// Whether `principal` may run `tool_config` with this deployment config,
+/// before anything starts: a process runtime needs `deployments:process`
+/// and must pass the sandbox's checks; a remote URL must pass the SSRF
+/// policy now (a 422, not a failed deployment). `field` is the body member
+/// a missing runtime is reported at.
+fn check_runnable(
+    state: &AppState,
+    principal: &Principal,
+    tool_config: &ToolConfig,
+    deployment_config: &Value,
+    field: &str,
+) -> Result<()> {
+    match tool_config.runtime() {
+        Some(Runtime::Stdio(_)) => {
+            require_process(state, principal)?;
+            crate::sandbox::check_runtime(&state.settings, tool_config, deployment_config)
+        }
+        Some(Runtime::StreamableHttp(http)) => {
+            crate::gateway::remote::upstream_for(&state.settings, &http).map(drop)
+        }
+        None => Err(crate::error::Error::invalid(
+            &["body", field],
+            "value_error",
+            "the tool's config needs a runtime to deploy: {transport: \"stdio\", command, args, env} \
+             or {transport: \"streamable-http\", url}",
+        )),
+    }
+}
+
 /// The deployment at path `id` if the caller may change it: its owner or an
 /// admin (others: 403 without `deployments:write`, else the 404 of reads).
 async fn changeable_deployment(
@@ -199,25 +233,17 @@ async fn create_deployment(
     let ValidJson(req) = body?;
     let tool = crate::registry::find(&state, req.tool_id).await?;
     require_owner(&principal, tool.author_id)?;
-    let config = Value::Object(req.config.unwrap_or_default());
-    match tool.config.runtime() {
-        Some(Runtime::Stdio(_)) => {
-            require_process(&state, &principal)?;
-            crate::sandbox::check_runtime(&state.settings, &tool.config, &config)?;
-        }
-        // The URL must pass the SSRF policy now: a refused one is a 422, not a failed deployment.
-        Some(Runtime::StreamableHttp(http)) => {
-            crate::gateway::remote::upstream_for(&state.settings, &http)?;
-        }
-        None => {
-            return Err(crate::error::Error::invalid(
-                &["body", "tool_id"],
-                "value_error",
-                "the tool's config needs a runtime to deploy: {transport: \"stdio\", command, args, env} \
-                 or {transport: \"streamable-http\", url}",
-            ))
-        }
+    if tool.status == ToolStatus::Deprecated {
+        return Err(crate::error::Error::Conflict {
+            detail: "the tool is deprecated: it is not deployed anew (its running deployments \
+                     keep running, restart and upgrade); set its status to active or draft first"
+                .into(),
+            resource_type: "mcp_tool",
+            resource_id: Some(tool.id.to_string()),
+        });
     }
+    let config = Value::Object(req.config.unwrap_or_default());
+    check_runnable(&state, &principal, &tool.config, &config, "tool_id")?;
     let now = crate::domain::now();
     let deployment = Deployment {
         id: Uuid::new_v4(),
@@ -305,7 +331,7 @@ async fn list_deployments(
 
 /// The deployment `id` if the caller may see it (its owner, or an admin),
 /// else the same 404 as for one that does not exist.
-async fn visible_deployment(
+pub(super) async fn visible_deployment(
     state: &AppState,
     principal: &Principal,
     id: Uuid,
@@ -409,46 +435,87 @@ async fn restart_deployment(
     Ok(Json(view(&principal, d, None)))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct DeploymentLogs {
-    deployment_id: Uuid,
-    /// The child's most recent stderr lines on this replica, oldest first.
-    lines: Vec<String>,
+#[derive(ToSchema)]
+pub struct UpgradeDeploymentRequest {
+    /// A version in the tool's history; the tool's current version when absent.
+    version: Option<String>,
 }
 
-/// The most stderr lines one request returns (the runner keeps this many).
-const MAX_LOG_LINES: usize = 50;
+impl FromJson for UpgradeDeploymentRequest {
+    fn from_json(r: &mut FieldReader) -> Option<Self> {
+        let version = r.optional("version", parse::with(SemVer::parse));
+        Some(Self {
+            version: version?.map(|v| v.to_string()),
+        })
+    }
+}
 
-#[utoipa::path(get, path = "/api/v1/deployments/{id}/logs", tag = "deployments",
-    params(("id" = Uuid, Path), ("tail" = Option<u32>, Query, description = "At most this many of the newest lines (1 to 50, default 50)")),
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/upgrade", tag = "deployments", params(("id" = Uuid, Path)),
+    request_body(content = UpgradeDeploymentRequest, description = "Optional: an empty body upgrades to the tool's current version"),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = DeploymentLogs), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-/// The process child's recent stderr, for its owner and admins only (it can
-/// hold the tool's secrets): the running child's, or the last lines of one
-/// that failed on this replica. Empty for a remote deployment.
-async fn deployment_logs(
+    responses((status = 200, body = DeploymentView, description = "Runs the version now (unchanged when it already did)"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Not running, or the new version did not start (the old one keeps serving)"),
+        (status = 422, body = ErrorBody)))]
+/// Moves a running deployment to the tool's current version, or to
+/// `version` from its history. The new process starts next to the old one,
+/// which serves every call until the new one answers a ping and is stopped
+/// once its calls in flight are answered: no call fails during the switch.
+async fn upgrade_deployment(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
-    QueryFields(mut query): QueryFields,
-) -> Result<Json<DeploymentLogs>> {
-    require(&principal, Permission::DeploymentsRead)?;
-    let id = path_uuid("id", &id)?;
-    let tail = query.optional(
-        "tail",
-        parse::with(|s| match s.parse::<usize>() {
-            Ok(n) if (1..=MAX_LOG_LINES).contains(&n) => Ok(n),
-            _ => Err(format!("must be a whole number from 1 to {MAX_LOG_LINES}")),
-        }),
-    );
-    query.finish()?;
-    let tail = tail.flatten().unwrap_or(MAX_LOG_LINES);
+    body: Result<ValidJsonOrEmpty<UpgradeDeploymentRequest>>,
+) -> Result<Json<DeploymentView>> {
+    let (id, d) = changeable_deployment(&state, &principal, &id).await?;
+    let ValidJsonOrEmpty(req) = body?;
+    if d.status != DeploymentStatus::Running {
+        return Err(crate::error::Error::Conflict {
+            detail: format!(
+                "only a running deployment upgrades; this one is {} (restart it first)",
+                d.status.as_str()
+            ),
+            resource_type: "deployment",
+            resource_id: Some(id.to_string()),
+        });
+    }
+    let tool = crate::registry::find(&state, d.tool_id).await?;
+    let version = req.version.unwrap_or_else(|| tool.version.to_string());
+    if version == d.tool_version {
+        return Ok(Json(view(&principal, d, None)));
+    }
+    let config = crate::registry::config_at(&state, &tool, &version)
+        .await
+        .map_err(|e| match e {
+            crate::error::Error::NotFound { .. } => crate::error::Error::invalid(
+                &["body", "version"],
+                "value_error",
+                format!("the tool has no version {version} in its history"),
+            ),
+            other => other,
+        })?;
+    check_runnable(&state, &principal, &config, &d.config, "version")?;
+    let mut next = d.clone();
+    next.tool_version.clone_from(&version);
+    let candidate = state.gateway.start_candidate(&state, next, &config).await?;
+    if !state
+        .deployments
+        .set_deployment_version(id, &version)
+        .await?
+    {
+        candidate.runner.stop();
+        return Err(crate::error::Error::Conflict {
+            detail: "the deployment was stopped during the upgrade".into(),
+            resource_type: "deployment",
+            resource_id: Some(id.to_string()),
+        });
+    }
+    state.gateway.switch_to(&state, candidate).await;
     let d = visible_deployment(&state, &principal, id).await?;
-    let mut lines = state.gateway.stderr_of(&d);
-    let skip = lines.len().saturating_sub(tail);
-    lines.drain(..skip);
-    Ok(Json(DeploymentLogs {
-        deployment_id: id,
-        lines,
-    }))
+    publish(
+        state.events.as_ref(),
+        status_event(&d, d.status, d.health_status),
+    )
+    .await;
+    Ok(Json(view(&principal, d, None)))
 }

@@ -29,6 +29,19 @@ impl<T: FromJson> FromRequest<AppState> for ValidJson<T> {
     }
 }
 
+/// [`ValidJson`] for a body that may be left out: no body reads as `{}`.
+pub struct ValidJsonOrEmpty<T>(pub T);
+
+impl<T: FromJson> FromRequest<AppState> for ValidJsonOrEmpty<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let bytes = body_bytes(req, state).await?;
+        let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        parse_body(bytes).map(ValidJsonOrEmpty)
+    }
+}
+
 /// A request body, or our 413 when it is over `MAX_BODY_BYTES`.
 pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes> {
     Bytes::from_request(req, state)

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod analyze;
 pub mod auth;
+pub mod deployment_logs;
 pub mod deployments;
 pub mod extract;
 pub mod knowledge;

@@ -53,7 +53,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest client message; subscribe requests are tiny.
 const MAX_CLIENT_MESSAGE_BYTES: usize = 16 * 1024;
 /// How often an idle SSE stream gets a keep-alive comment.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const MAX_TOPIC_CHARS: usize = 200;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -457,7 +457,7 @@ async fn events(
 }
 
 /// A message as an SSE event named by its `type`.
-fn sse_event(message: &Value) -> SseEvent {
+pub(super) fn sse_event(message: &Value) -> SseEvent {
     let name = message["type"].as_str().unwrap_or("message");
     SseEvent::default().event(name).data(message.to_string())
 }

@@ -1,7 +1,8 @@
 //! Brings deployments back at start (the database says which should run)
 //! and pings every running one each `GATEWAY_HEALTH_INTERVAL_SECONDS`,
 //! storing `health_status`/`last_health_check` and pushing changes as
-//! `deployment_status` events. Also follows stops made on other replicas.
+//! `deployment_status` events. Also follows stops and upgrades made on
+//! other replicas.
 
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ pub async fn reconcile(state: &AppState) {
 pub fn start(state: AppState) {
     tokio::spawn(async move {
         reconcile(&state).await;
-        tokio::spawn(follow_stops(state.clone()));
+        tokio::spawn(follow_other_replicas(state.clone()));
         let mut tick = tokio::time::interval(state.settings.gateway.health_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -80,20 +81,30 @@ pub async fn check_all(state: &AppState) {
     }
 }
 
-/// Stops local runners of deployments stopped on another replica.
-async fn follow_stops(state: AppState) {
+/// Stops local runners of deployments stopped on another replica, and
+/// moves local runners to the version another replica upgraded them to.
+async fn follow_other_replicas(state: AppState) {
     let mut events = state.events.subscribe();
     loop {
         match events.recv().await {
             Ok(event) => {
                 let m = &event.message;
-                if m["type"] == "deployment_status" && m["status"] == "stopped" {
-                    if let Some(id) = m["deployment_id"]
-                        .as_str()
-                        .and_then(|s| uuid::Uuid::parse_str(s).ok())
-                    {
-                        state.gateway.stop_local(id);
-                    }
+                if m["type"] != "deployment_status" {
+                    continue;
+                }
+                let Some(id) = m["deployment_id"]
+                    .as_str()
+                    .and_then(|s| uuid::Uuid::parse_str(s).ok())
+                else {
+                    continue;
+                };
+                if m["status"] == "stopped" {
+                    state.gateway.stop_local(id);
+                } else if state.gateway.all().iter().any(|l| {
+                    l.deployment.id == id && m["tool_version"] != l.deployment.tool_version.as_str()
+                }) {
+                    let state = state.clone();
+                    tokio::spawn(async move { state.gateway.follow_upgrade(&state, id).await });
                 }
             }
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

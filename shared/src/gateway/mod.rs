@@ -13,6 +13,7 @@ pub mod jsonrpc;
 pub mod remote;
 pub mod session;
 pub mod stdio;
+mod upgrade;
 pub mod usage;
 
 use std::collections::HashMap;
@@ -24,8 +25,8 @@ use parking_lot::RwLock;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::Runtime;
 pub use crate::domain::{Deployment, DeploymentStatus, HealthStatus, UsageRow};
+use crate::domain::{Runtime, ToolConfig};
 use crate::error::{Error, Result};
 use crate::ports::{DeploymentStore, Event, EventBus};
 use crate::state::AppState;
@@ -73,7 +74,7 @@ pub enum Runner {
 }
 
 impl Runner {
-    fn stop(&self) {
+    pub fn stop(&self) {
         match self {
             Self::Stdio(bridge) => bridge.stop(),
             Self::Remote(_) => {}
@@ -154,6 +155,24 @@ impl Gateway {
         }
     }
 
+    /// The child's stderr for `logs?follow=true`: the lines so far, each
+    /// new one, and the runner's state (the stream ends when it stops).
+    /// `None` when this replica runs no child of the deployment.
+    pub fn follow_stderr(&self, deployment: &Deployment) -> Option<StderrFollow> {
+        let live = self
+            .get(&deployment.tool_slug)
+            .filter(|l| l.deployment.id == deployment.id)?;
+        let Runner::Stdio(bridge) = &live.runner else {
+            return None;
+        };
+        let (backlog, lines) = bridge.follow_stderr();
+        Some(StderrFollow {
+            backlog,
+            lines,
+            state: bridge.state(),
+        })
+    }
+
     pub fn all(&self) -> Vec<Arc<Live>> {
         self.live.read().values().cloned().collect()
     }
@@ -205,43 +224,53 @@ impl Gateway {
         self.launch_locked(state, deployment).await
     }
 
+    /// Starts the version the deployment is pinned to (`tool_version`).
     async fn launch_locked(&self, state: &AppState, deployment: Deployment) -> Result<Arc<Live>> {
         self.failed_stderr.lock().remove(&deployment.id);
         let tool = crate::registry::find(state, deployment.tool_id).await?;
-        let runner = match tool.config.runtime() {
-            Some(Runtime::Stdio(stdio)) => Runner::Stdio(StdioBridge::start(
-                stdio,
-                crate::sandbox::SandboxPolicy::for_deployment(
-                    &state.settings,
-                    deployment.id,
-                    &deployment.config,
-                    &tool.config,
-                )?,
-            )),
-            Some(Runtime::StreamableHttp(http)) => {
-                Runner::Remote(Arc::new(remote::upstream_for(&state.settings, &http)?))
-            }
-            None => {
-                return Err(Error::invalid(
-                    &["body", "tool_id"],
-                    "value_error",
-                    "the tool's config has no runnable runtime (stdio or streamable-http)",
-                ))
-            }
-        };
+        let config = crate::registry::config_at(state, &tool, &deployment.tool_version).await?;
+        let runner = runner_for(state, &deployment, &config)?;
         let live = Arc::new(Live { deployment, runner });
-        if let Some(old) = self
-            .live
-            .write()
-            .insert(live.deployment.tool_slug.clone(), live.clone())
-        {
+        if let Some(old) = self.install(state, live.clone()) {
             old.runner.stop();
         }
+        Ok(live)
+    }
+
+    /// Routes the slug's calls to `live` from now on and starts its status
+    /// watcher; the runner it replaces, if any, is the caller's to stop.
+    fn install(&self, state: &AppState, live: Arc<Live>) -> Option<Arc<Live>> {
+        let previous = self
+            .live
+            .write()
+            .insert(live.deployment.tool_slug.clone(), live.clone());
         match &live.runner {
             Runner::Stdio(_) => tokio::spawn(watch_runner(state.clone(), live.clone())),
             Runner::Remote(_) => tokio::spawn(remote::watch(state.clone(), live.clone())),
         };
-        Ok(live)
+        previous
+    }
+
+    /// Whether `live` is the runner that gets its slug's calls (not one
+    /// replaced by an upgrade or a relaunch).
+    pub fn is_current(&self, live: &Arc<Live>) -> bool {
+        self.get(&live.deployment.tool_slug)
+            .is_some_and(|current| Arc::ptr_eq(&current, live))
+    }
+
+    /// Stops `live` and forgets it, unless another runner replaced it
+    /// already (then only `live` stops).
+    pub fn retire(&self, live: &Arc<Live>) {
+        {
+            let mut map = self.live.write();
+            if map
+                .get(&live.deployment.tool_slug)
+                .is_some_and(|current| Arc::ptr_eq(current, live))
+            {
+                map.remove(&live.deployment.tool_slug);
+            }
+        }
+        live.runner.stop();
     }
 
     /// Stops this replica's runner of a deployment, if it runs one.
@@ -268,6 +297,38 @@ impl Gateway {
     }
 }
 
+/// What [`Gateway::follow_stderr`] hands a follower.
+pub struct StderrFollow {
+    pub backlog: Vec<String>,
+    pub lines: tokio::sync::broadcast::Receiver<String>,
+    pub state: tokio::sync::watch::Receiver<RunnerState>,
+}
+
+/// A runner for `deployment` running `config` (its pinned version's).
+fn runner_for(state: &AppState, deployment: &Deployment, config: &ToolConfig) -> Result<Runner> {
+    Ok(match config.runtime() {
+        Some(Runtime::Stdio(stdio)) => Runner::Stdio(StdioBridge::start(
+            stdio,
+            crate::sandbox::SandboxPolicy::for_deployment(
+                &state.settings,
+                deployment.id,
+                &deployment.config,
+                config,
+            )?,
+        )),
+        Some(Runtime::StreamableHttp(http)) => {
+            Runner::Remote(Arc::new(remote::upstream_for(&state.settings, &http)?))
+        }
+        None => {
+            return Err(Error::invalid(
+                &["body", "tool_id"],
+                "value_error",
+                "the tool's config has no runnable runtime (stdio or streamable-http)",
+            ))
+        }
+    })
+}
+
 /// The `deployment_status` event of a deployment.
 pub fn status_event(d: &Deployment, status: DeploymentStatus, health: HealthStatus) -> Event {
     Event {
@@ -277,6 +338,7 @@ pub fn status_event(d: &Deployment, status: DeploymentStatus, health: HealthStat
             "type": "deployment_status",
             "deployment_id": d.id,
             "tool_id": d.tool_id,
+            "tool_version": d.tool_version,
             "status": status.as_str(),
             "health_status": health.as_str(),
             "at": crate::domain::now(),
@@ -300,18 +362,16 @@ async fn watch_runner(state: AppState, live: Arc<Live>) {
     let mut last: Option<RunnerState> = None;
     loop {
         let now = *rx.borrow_and_update();
+        // A runner an upgrade replaced no longer speaks for the deployment.
+        if !state.gateway.is_current(&live) {
+            return;
+        }
         if last != Some(now) {
             last = Some(now);
             let (status, error) = match now {
                 RunnerState::Starting => (DeploymentStatus::Starting, None),
                 RunnerState::Running => (DeploymentStatus::Running, None),
-                RunnerState::Failed => (
-                    DeploymentStatus::Failed,
-                    Some(format!(
-                        "the MCP server crashed repeatedly; last stderr lines:\n{}",
-                        bridge.stderr_tail().join("\n")
-                    )),
-                ),
+                RunnerState::Failed => (DeploymentStatus::Failed, Some(failure_report(bridge))),
                 RunnerState::Stopped => return,
             };
             match state
@@ -338,7 +398,7 @@ async fn watch_runner(state: AppState, live: Arc<Live>) {
                     .failed_stderr
                     .lock()
                     .insert(d.id, bridge.stderr_tail());
-                state.gateway.stop_local(d.id);
+                state.gateway.retire(&live);
                 return;
             }
         }
@@ -346,4 +406,24 @@ async fn watch_runner(state: AppState, live: Arc<Live>) {
             return;
         }
     }
+}
+
+/// The `last_error` of a child that crash-looped: why its last start
+/// ended, then its last stderr lines.
+fn failure_report(bridge: &StdioBridge) -> String {
+    let mut report = format!(
+        "the MCP server ended {} times within {} s and is not restarted again",
+        stdio::MAX_CRASHES,
+        stdio::CRASH_WINDOW.as_secs()
+    );
+    if let Some(last) = bridge.last_exit() {
+        report.push_str("; the last start: ");
+        report.push_str(&last);
+    }
+    let stderr = bridge.stderr_tail();
+    if !stderr.is_empty() {
+        report.push_str("\nlast stderr lines:\n");
+        report.push_str(&stderr.join("\n"));
+    }
+    report
 }

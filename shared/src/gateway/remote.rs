@@ -177,11 +177,7 @@ pub async fn watch(state: AppState, live: Arc<Live>) {
             Err(e) => last_error = e,
         }
         tokio::time::sleep(Duration::from_millis(200) * (attempt + 1).min(10)).await;
-        if state
-            .gateway
-            .get(&d.tool_slug)
-            .is_none_or(|l| l.deployment.id != d.id)
-        {
+        if !state.gateway.is_current(&live) {
             return;
         }
     }
@@ -196,7 +192,7 @@ pub async fn watch(state: AppState, live: Arc<Live>) {
         )
         .await;
     }
-    state.gateway.stop_local(d.id);
+    state.gateway.retire(&live);
 }
 
 /// Relays one request (an empty body for GET and DELETE).

@@ -77,6 +77,12 @@ struct Shared {
     state: watch::Sender<RunnerState>,
     notifications: broadcast::Sender<Bytes>,
     stderr: Mutex<VecDeque<String>>,
+    /// Each stderr line as it comes, for `logs?follow=true`; sent while
+    /// `stderr` is locked, so a follower's backlog and stream neither
+    /// overlap nor leave a gap.
+    stderr_lines: broadcast::Sender<String>,
+    /// Why the last child ended ("could not start `x`: …", its exit status).
+    last_exit: Mutex<Option<String>>,
     generation: AtomicU64,
     stop: watch::Sender<bool>,
 }
@@ -101,6 +107,8 @@ impl StdioBridge {
             state,
             notifications: broadcast::channel(256).0,
             stderr: Mutex::new(VecDeque::new()),
+            stderr_lines: broadcast::channel(STDERR_LINES).0,
+            last_exit: Mutex::new(None),
             generation: AtomicU64::new(0),
             stop,
         });
@@ -120,6 +128,23 @@ impl StdioBridge {
     /// The last lines the child wrote to stderr.
     pub fn stderr_tail(&self) -> Vec<String> {
         self.shared.stderr.lock().iter().cloned().collect()
+    }
+
+    /// The stderr lines kept so far and every later one as it comes.
+    pub fn follow_stderr(&self) -> (Vec<String>, broadcast::Receiver<String>) {
+        let tail = self.shared.stderr.lock();
+        let rx = self.shared.stderr_lines.subscribe();
+        (tail.iter().cloned().collect(), rx)
+    }
+
+    /// Why the last child ended, if one has.
+    pub fn last_exit(&self) -> Option<String> {
+        self.shared.last_exit.lock().clone()
+    }
+
+    /// Client calls waiting for the child's answer.
+    pub fn in_flight(&self) -> usize {
+        self.shared.pending.lock().len()
     }
 
     /// Server notifications that belong to no request (for GET streams).
@@ -345,6 +370,7 @@ async fn supervise(spec: ProcessSpec, sandbox: SandboxPolicy, shared: Arc<Shared
             ChildEnd::Stopped => break,
             ChildEnd::Exited(why) => {
                 tracing::warn!(command = %spec.command, reason = %why, "MCP server process exited");
+                *shared.last_exit.lock() = Some(why);
             }
         }
         *shared.stdin.lock() = None;
@@ -434,7 +460,7 @@ async fn run_child(
 ) -> ChildEnd {
     let mut child = match spawn(spec, sandbox) {
         Ok(c) => c,
-        Err(e) => return ChildEnd::Exited(format!("could not start {}: {e}", spec.command)),
+        Err(e) => return ChildEnd::Exited(format!("could not start `{}`: {e}", spec.command)),
     };
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
@@ -489,10 +515,17 @@ async fn initialize_then_wait(
     }
     let answer = tokio::select! {
         a = tokio::time::timeout(INIT_TIMEOUT, rx.recv()) => a,
-        status = child.wait() => return ChildEnd::Exited(format!("exited during initialize: {status:?}")),
+        status = child.wait() => return ChildEnd::Exited(format!("exited during initialize ({})", exit_text(status))),
     };
-    let Ok(Some(Outgoing::Final(answer))) = answer else {
-        return ChildEnd::Exited("no initialize answer".into());
+    let answer = match answer {
+        Ok(Some(Outgoing::Final(answer))) => answer,
+        Err(_) => {
+            return ChildEnd::Exited(format!(
+                "no answer to initialize within {} s",
+                INIT_TIMEOUT.as_secs()
+            ))
+        }
+        Ok(_) => return ChildEnd::Exited("no answer to initialize".into()),
     };
     let result = serde_json::from_slice::<Value>(&answer)
         .ok()
@@ -512,7 +545,16 @@ async fn initialize_then_wait(
     *shared.stdin.lock() = Some(stdin);
     shared.state.send_replace(RunnerState::Running);
     let status = child.wait().await;
-    ChildEnd::Exited(format!("{status:?}"))
+    ChildEnd::Exited(format!("exited ({})", exit_text(status)))
+}
+
+/// "exit status: 3", "signal: 9 (SIGKILL)" (the platform's own words for a
+/// child that could not be waited for).
+fn exit_text(status: std::io::Result<std::process::ExitStatus>) -> String {
+    match status {
+        Ok(status) => status.to_string(),
+        Err(e) => format!("its status is unknown: {e}"),
+    }
 }
 
 async fn write_stdin(stdin: tokio::process::ChildStdin, mut rx: mpsc::Receiver<Bytes>) {
@@ -547,6 +589,8 @@ async fn read_stderr(stderr: tokio::process::ChildStderr, shared: Arc<Shared>) {
         if tail.len() == STDERR_LINES {
             tail.pop_front();
         }
+        // No follower is not an error.
+        let _ = shared.stderr_lines.send(line.clone());
         tail.push_back(line);
     }
 }

@@ -259,6 +259,27 @@ async fn deployment_store_contract(
     expected.sort();
     assert_eq!(active, expected, "{name}: the desired state");
 
+    assert!(
+        store
+            .set_deployment_version(second.id, "2.0.0")
+            .await
+            .expect("upgrade recorded"),
+        "{name}: an active deployment's version moves"
+    );
+    let upgraded = store.find_deployment(second.id).await.expect("find");
+    assert_eq!(
+        upgraded.map(|d| d.tool_version),
+        Some("2.0.0".to_owned()),
+        "{name}: the version an upgrade recorded"
+    );
+    assert!(
+        !store
+            .set_deployment_version(first.id, "2.0.0")
+            .await
+            .expect("stopped"),
+        "{name}: a stopped deployment keeps the version it ran"
+    );
+
     store.insert_usage(&[]).await.expect("an empty batch");
     store
         .insert_usage(&[

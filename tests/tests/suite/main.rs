@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod contracts;
 mod deployment_contracts;
+mod deployment_operations;
 mod embedders;
 mod embeddings;
 mod gateway;

@@ -44,6 +44,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/deployments/{id}"),
     ("DELETE", "/api/v1/deployments/{id}"),
     ("POST", "/api/v1/deployments/{id}/restart"),
+    ("POST", "/api/v1/deployments/{id}/upgrade"),
     ("GET", "/api/v1/deployments/{id}/logs"),
     ("POST", "/mcp/{slug}"),
     ("GET", "/mcp/{slug}"),

@@ -667,6 +667,22 @@ fn routes() -> Vec<Route> {
             ],
         },
         Route {
+            method: "POST",
+            template: "/api/v1/deployments/{id}/upgrade",
+            case: "",
+            needs: Needs::Deployment,
+            path: |f| format!("/api/v1/deployments/{}/upgrade", f.deployment_id),
+            body: |_| Some(json!({})),
+            // It runs the tool's current version already: nothing to do.
+            expect: [
+                Status(401),
+                Forbidden("deployments:write"),
+                Status(200),
+                Status(404),
+                Status(200),
+            ],
+        },
+        Route {
             method: "GET",
             template: "/api/v1/deployments/{id}/logs",
             case: "",

@@ -22,7 +22,7 @@ use mcp_platform::domain::Task;
 use mcp_platform::jobs::{Job, JobContext, JobError, Registry};
 use mcp_platform::tasks::TaskReporter;
 use mcp_platform::worker::{Worker, WorkerOptions};
-use mcp_platform_tests::{poll_until, spawn_app_with, TestApp, TestUser};
+use mcp_platform_tests::{poll_until, spawn_app_with, SseReader, TestApp, TestUser};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -335,7 +335,7 @@ async fn an_sse_subscriber_receives_every_status_change_in_order() {
     let app = app().await;
     let alice = app.user("alice", "developer").await;
     let task = start_task(&app, &alice, 2).await;
-    let mut response = open_events(&app, &alice, task.id).await;
+    let response = open_events(&app, &alice, task.id).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response
@@ -345,7 +345,7 @@ async fn an_sse_subscriber_receives_every_status_change_in_order() {
         Some("text/event-stream")
     );
     let _worker = spawn_worker(&app);
-    let updates = sse_updates_until_final(&mut response).await;
+    let updates = sse_updates_until_final(response).await;
     assert_eq!(
         updates[0]["status"], "pending",
         "the current state first: {updates:?}"
@@ -365,36 +365,16 @@ async fn open_events(app: &TestApp, who: &TestUser, task_id: Uuid) -> reqwest::R
 }
 
 /// The `task_update` events of an SSE response until a final one.
-async fn sse_updates_until_final(response: &mut reqwest::Response) -> Vec<Value> {
-    let mut buffer = String::new();
+async fn sse_updates_until_final(response: reqwest::Response) -> Vec<Value> {
+    let mut events = SseReader::new(response);
     let mut updates = Vec::new();
     while !updates
         .last()
         .is_some_and(|u: &Value| u["status"] == "completed")
     {
-        let chunk = tokio::time::timeout(WAIT, response.chunk())
-            .await
-            .expect("an event within the wait")
-            .expect("stream readable")
-            .expect("stream still open");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let mut name = None;
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event:") {
-                    name = Some(n.trim().to_owned());
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push_str(d.trim_start());
-                }
-            }
-            if name.is_none() && data.is_empty() {
-                continue; // a keep-alive comment
-            }
-            assert_eq!(name.as_deref(), Some("task_update"), "{block}");
-            updates.push(serde_json::from_str::<Value>(&data).expect("JSON data"));
-        }
+        let (name, data) = events.next(WAIT).await.expect("stream still open");
+        assert_eq!(name, "task_update", "{data}");
+        updates.push(data);
     }
     updates
 }
@@ -427,9 +407,9 @@ async fn a_subscriber_that_arrives_after_completion_gets_the_result_first() {
     );
     assert_eq!(first["result"]["steps"], 1, "{first}");
 
-    let mut sse = open_events(&app, &alice, task.id).await;
+    let sse = open_events(&app, &alice, task.id).await;
     assert_eq!(sse.status(), 200);
-    let updates = sse_updates_until_final(&mut sse).await;
+    let updates = sse_updates_until_final(sse).await;
     assert_eq!(
         sequence(&updates),
         [("completed".to_owned(), 100)],

@@ -41,7 +41,7 @@ fn server_script() -> PathBuf {
 }
 
 /// A stdio tool running the hostile server; `extra` is merged into its runtime.
-fn hostile_tool(slug: &str, marker: &str, extra: Value) -> Value {
+pub(crate) fn hostile_tool(slug: &str, marker: &str, extra: Value) -> Value {
     let (name, value) = marker
         .split_once('=')
         .unwrap_or(("MCP_TEST_MARKER", marker));

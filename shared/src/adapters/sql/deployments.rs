@@ -216,6 +216,19 @@ impl DeploymentStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn set_deployment_version(&self, id: Uuid, version: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE mcp_deployments SET tool_version = ?, updated_at = ? \
+             WHERE id = ? AND status <> 'stopped'",
+        )
+        .bind(version)
+        .bind(ts(crate::domain::now()))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Stores usage rows in one statement. Their ids are UUIDv7 (time first),
     /// so each batch lands at the end of the primary-key index instead of at
     /// random places in it: far fewer pages to write, in SQLite and in
