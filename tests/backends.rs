@@ -330,3 +330,59 @@ mod tests {
         );
     }
 }
+
+/// What two platform instances need to act as replicas of one platform:
+/// one SQLite file, one Redis key prefix (the event bus between them), one
+/// JWT secret, and in services mode one MongoDB database (the harness
+/// would give each instance its own).
+pub struct Replicas {
+    pub vars: Vec<(String, String)>,
+    _dir: crate::tempdir::TempDir,
+    _redis: RedisPrefix,
+    _mongo: Option<MongoDatabase>,
+}
+
+impl Replicas {
+    /// `None` without `MCP_TEST_REDIS_URL`: replicas need a shared bus.
+    pub async fn prepare() -> Option<Self> {
+        let redis_url = redis_url()?;
+        let redis = RedisPrefix::create(&redis_url).await;
+        let dir = crate::tempdir::TempDir::new();
+        let mut vars = vec![
+            ("RATE_LIMIT_ENABLED".into(), "false".into()),
+            (
+                "DATABASE_URL".into(),
+                format!("sqlite://{}", dir.0.join("shared.db").display()),
+            ),
+            ("REDIS_URL".into(), redis_url),
+            ("REDIS_KEY_PREFIX".into(), redis.prefix.clone()),
+            (
+                "JWT_SECRET".into(),
+                "a-shared-secret-for-both-instances-0123456789".into(),
+            ),
+        ];
+        let mongo = match mongodb_url() {
+            Some(url) if services_mode() => {
+                let db = MongoDatabase::create(&url).await;
+                vars.push(("MONGODB_URL".into(), db.url.clone()));
+                vars.push(("MONGODB_DATABASE".into(), db.name.clone()));
+                Some(db)
+            }
+            _ => None,
+        };
+        Some(Self {
+            vars,
+            _dir: dir,
+            _redis: redis,
+            _mongo: mongo,
+        })
+    }
+
+    /// The variables as `spawn_app_with` takes them.
+    pub fn vars(&self) -> Vec<(&str, &str)> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+}

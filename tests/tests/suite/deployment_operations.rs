@@ -515,3 +515,66 @@ async fn a_deprecated_tool_is_not_deployed_anew() {
     assert_eq!(refused.status, 409, "{}", refused.text);
     assert!(refused.text.contains("deprecated"), "{}", refused.text);
 }
+
+#[tokio::test]
+async fn another_replica_follows_an_upgrade_from_the_event() {
+    let Some(replicas) = mcp_platform_tests::backends::Replicas::prepare().await else {
+        eprintln!("MCP_TEST_REDIS_URL not set: the two-replica upgrade test needs Redis");
+        return;
+    };
+    let vars = replicas.vars();
+    let a = spawn_app_with(&vars).await;
+    let b = spawn_app_with(&vars).await;
+    for app in [&a, &b] {
+        mcp_platform::gateway::health::start(app.state.clone());
+    }
+    let dev = a.user("replicadev", "developer").await;
+    let slug = "replicated";
+    let created = a
+        .post(
+            "/api/v1/mcps",
+            Some(&dev.access_token),
+            versioned_tool(slug, "1.0.0", "v1"),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let deployed = a
+        .post(
+            "/api/v1/deployments",
+            Some(&dev.access_token),
+            json!({"tool_id": created.body["id"]}),
+        )
+        .await;
+    assert_eq!(deployed.status, 201, "{}", deployed.text);
+    let id = deployed.body["id"].as_str().expect("id").to_owned();
+    a.wait_running(&dev.access_token, &id).await;
+    assert_eq!(
+        marker(&b, &dev, slug).await,
+        "v1",
+        "B runs a child of its own"
+    );
+
+    let v2 = versioned_tool(slug, "1.1.0", "v2");
+    let tool_path = format!("/api/v1/mcps/{}", created.body["id"].as_str().expect("id"));
+    let updated = a
+        .patch(
+            &tool_path,
+            Some(&dev.access_token),
+            json!({"version": "1.1.0", "config": v2["config"]}),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    let path = format!("/api/v1/deployments/{id}");
+    let upgraded = upgrade(&a, &dev, &path, json!({})).await;
+    assert_eq!(upgraded.status, 200, "{}", upgraded.text);
+    let mut seen = String::new();
+    poll_until(
+        "B's child is the new version",
+        Duration::from_secs(30),
+        async || {
+            seen = marker(&b, &dev, slug).await;
+            seen == "v2"
+        },
+    )
+    .await;
+}

@@ -812,33 +812,11 @@ async fn expired_task_records_are_hidden_and_swept_by_the_periodic_job() {
 
 #[tokio::test]
 async fn with_redis_a_client_on_one_instance_sees_a_job_finished_on_another() {
-    let Some(redis_url) = mcp_platform_tests::backends::redis_url() else {
+    let Some(replicas) = mcp_platform_tests::backends::Replicas::prepare().await else {
         eprintln!("MCP_TEST_REDIS_URL not set: the two-instance fan-out test needs Redis");
         return;
     };
-    let prefix = mcp_platform_tests::backends::RedisPrefix::create(&redis_url).await;
-    let shared = mcp_platform_tests::tempdir::TempDir::new();
-    let database = format!("sqlite://{}", shared.0.join("shared.db").display());
-    let secret = "a-shared-secret-for-both-instances-0123456789";
-    let mut vars = vec![
-        ("RATE_LIMIT_ENABLED", "false"),
-        ("DATABASE_URL", database.as_str()),
-        ("REDIS_URL", redis_url.as_str()),
-        ("REDIS_KEY_PREFIX", prefix.prefix.as_str()),
-        ("JWT_SECRET", secret),
-    ];
-    // In services mode task records live in MongoDB: one database for both
-    // instances too (the harness would give each its own).
-    let mongo = match mcp_platform_tests::backends::mongodb_url() {
-        Some(url) if mcp_platform_tests::backends::services_mode() => {
-            Some(mcp_platform_tests::backends::MongoDatabase::create(&url).await)
-        }
-        _ => None,
-    };
-    if let Some(db) = &mongo {
-        vars.push(("MONGODB_URL", db.url.as_str()));
-        vars.push(("MONGODB_DATABASE", db.name.as_str()));
-    }
+    let vars = replicas.vars();
     let a = spawn_app_with(&vars).await;
     let b = spawn_app_with(&vars).await;
     let alice = a.user("alice", "developer").await;
