@@ -313,24 +313,6 @@ pub fn text_column(row: &sqlx::any::AnyRow, column: &str) -> String {
         .unwrap_or_else(|e| panic!("column {column}: {e}"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_names_replace_the_url_path() {
-        assert_eq!(
-            with_database("mysql://root@127.0.0.1:3306/test", "x"),
-            "mysql://root@127.0.0.1:3306/x"
-        );
-        assert_eq!(with_database("mysql://root@h:1", "x"), "mysql://root@h:1/x");
-        assert_eq!(
-            with_database("mysql://u:p@h/db?ssl-mode=disabled", "x"),
-            "mysql://u:p@h/x?ssl-mode=disabled"
-        );
-    }
-}
-
 /// What two platform instances need to act as replicas of one platform:
 /// one SQLite file, one Redis key prefix (the event bus between them), one
 /// JWT secret, and in services mode one MongoDB database (the harness
@@ -384,5 +366,23 @@ impl Replicas {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_names_replace_the_url_path() {
+        assert_eq!(
+            with_database("mysql://root@127.0.0.1:3306/test", "x"),
+            "mysql://root@127.0.0.1:3306/x"
+        );
+        assert_eq!(with_database("mysql://root@h:1", "x"), "mysql://root@h:1/x");
+        assert_eq!(
+            with_database("mysql://u:p@h/db?ssl-mode=disabled", "x"),
+            "mysql://u:p@h/x?ssl-mode=disabled"
+        );
     }
 }
