@@ -3,10 +3,13 @@
 //!
 //! - Passwords: Argon2id at OWASP's minimum (19 MiB, t=2, p=1), on the
 //!   blocking pool so hashing never stalls the async workers.
-//! - Access tokens: HS256 JWTs with sub, role, exp, iat, iss, aud, jti.
-//!   Verification pins HS256 (so `none` and RS/HS confusion are refused) and
-//!   requires every claim. They are stateless: a role change or logout takes
-//!   effect on the next refresh, at most `ACCESS_TOKEN_EXPIRE_MINUTES` later.
+//! - Access tokens: HS256 JWTs with sub, role, exp, iat, iss, aud, jti and
+//!   `sid` (the refresh-token family they were issued with). Verification
+//!   pins HS256 (so `none` and RS/HS confusion are refused), requires every
+//!   claim, and refuses `iat` or `nbf` in the future beyond
+//!   [`CLOCK_LEEWAY_SECS`]. Every request then reads the user: a
+//!   deactivated account is refused at once and a role change applies to
+//!   the next request, not at the next refresh.
 //! - Refresh tokens and API keys: 256 random bits, stored only as SHA-256
 //!   (a fast hash is right for high-entropy secrets; Argon2 is for passwords).
 
@@ -31,6 +34,9 @@ use crate::error::{Error, Result};
 use crate::ports::UserRepo;
 
 pub const API_KEY_PREFIX: &str = "mcp_live_";
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+pub const CLOCK_LEEWAY_SECS: u64 = 5;
 
 /// How often an API key's `last_used_at` is rewritten, at most.
 const LAST_USED_RESOLUTION_SECS: i64 = 60;
@@ -171,6 +177,9 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     pub jti: String,
+    /// The refresh-token family (login session) the token belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// Signs and verifies access tokens.
@@ -190,7 +199,8 @@ impl TokenKeys {
         validation.set_issuer(&[&settings.jwt_issuer]);
         validation.set_audience(&[&settings.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = CLOCK_LEEWAY_SECS;
+        validation.validate_nbf = true;
         let ttl = |d: std::time::Duration| {
             ChronoDuration::from_std(d).unwrap_or_else(|_| ChronoDuration::minutes(15))
         };
@@ -205,8 +215,16 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue_access(&self, user_id: Uuid, role: Role, now: DateTime<Utc>) -> Result<String> {
+    /// An access token of `user_id` in the login session `session`.
+    pub fn issue_access(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        session: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
         let claims = AccessClaims {
+            sid: Some(session),
             sub: user_id.to_string(),
             role,
             iat: now.timestamp(),
@@ -219,15 +237,36 @@ impl TokenKeys {
             .map_err(|e| Error::internal(format!("sign token: {e}")))
     }
 
+    /// The claims of a valid token: signature, issuer, audience, and times
+    /// (a token issued in the future is as invalid as an expired one).
+    fn claims(&self, token: &str) -> Result<AccessClaims> {
+        const REFUSED: Error = Error::Unauthorized("invalid or expired token");
+        let claims = decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map_err(|_| REFUSED)?
+            .claims;
+        let leeway = i64::try_from(CLOCK_LEEWAY_SECS).unwrap_or(0);
+        if claims.iat > Utc::now().timestamp() + leeway {
+            return Err(REFUSED);
+        }
+        Ok(claims)
+    }
+
+    /// Who a valid token names, with the role it was issued for (the
+    /// account's current state is [`Authenticator::current`]'s to check).
     pub fn verify_access(&self, token: &str) -> Result<Principal> {
-        let data = decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map_err(|_| Error::Unauthorized("invalid or expired token"))?;
-        let user_id = Uuid::parse_str(&data.claims.sub)
+        let claims = self.claims(token)?;
+        let user_id = Uuid::parse_str(&claims.sub)
             .map_err(|_| Error::Unauthorized("invalid or expired token"))?;
         Ok(Principal {
             user_id,
-            role: data.claims.role,
+            role: claims.role,
         })
+    }
+
+    /// The login session (refresh-token family) of a valid token, when it
+    /// was issued with one.
+    pub fn session_of(&self, token: &str) -> Option<Uuid> {
+        self.claims(token).ok().and_then(|c| c.sid)
     }
 }
 
@@ -238,6 +277,20 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
+    /// The account behind a verified token as it is now: refused when it
+    /// was deactivated or deleted since the token was issued, and with its
+    /// current role.
+    pub async fn current(&self, token_principal: Principal) -> Result<Principal> {
+        match self.users.find(token_principal.user_id).await? {
+            Some(user) if user.is_active => Ok(Principal {
+                user_id: user.id,
+                role: user.role,
+            }),
+            Some(_) => Err(Error::Unauthorized("this account is disabled")),
+            None => Err(Error::Unauthorized("the account no longer exists")),
+        }
+    }
+
     /// Checks an `X-API-Key` value: known hash, not revoked, not expired, owner active.
     pub async fn principal_from_api_key(&self, key: &str) -> Result<Principal> {
         const REFUSED: Error = Error::Unauthorized("invalid, revoked or expired API key");

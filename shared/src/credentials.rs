@@ -33,7 +33,8 @@ impl FromRequestParts<AppState> for AuthUser {
 }
 
 /// The principal of a bearer token the rate limiter already verified, kept
-/// in the request's extensions so that it is not verified twice.
+/// in the request's extensions so that it is not verified twice (the
+/// account is still read by [`presented_principal`]).
 #[derive(Clone)]
 pub struct VerifiedBearer(pub Principal);
 
@@ -51,17 +52,30 @@ pub async fn presented_principal(
             Err(_) => Err(Error::Unauthorized("invalid, revoked or expired API key")),
         });
     }
-    if let Some(VerifiedBearer(principal)) = extensions.get() {
-        return Some(Ok(principal.clone()));
-    }
-    if !headers.contains_key(header::AUTHORIZATION) {
-        return None;
-    }
-    Some(
+    let verified = if let Some(VerifiedBearer(principal)) = extensions.get() {
+        Ok(principal.clone())
+    } else if headers.contains_key(header::AUTHORIZATION) {
         bearer_token(headers)
             .ok_or(Error::Unauthorized("authentication required"))
-            .and_then(|token| state.auth.keys.verify_access(token)),
-    )
+            .and_then(|token| state.auth.keys.verify_access(token))
+    } else {
+        return None;
+    };
+    Some(match verified {
+        Ok(principal) => state.auth.current(principal).await,
+        Err(e) => Err(e),
+    })
+}
+
+/// The principal of a credential given without its header (a query
+/// parameter where headers cannot be set): an API key or an access token.
+pub async fn principal_of_token(state: &AppState, token: &str) -> Result<Principal> {
+    if token.starts_with(crate::auth::API_KEY_PREFIX) {
+        state.auth.principal_from_api_key(token).await
+    } else {
+        let verified = state.auth.keys.verify_access(token)?;
+        state.auth.current(verified).await
+    }
 }
 
 /// The token of an `Authorization: Bearer …` header.

@@ -136,6 +136,13 @@ pub enum RefreshUse {
     Unknown,
 }
 
+/// The user and family a refresh token was issued to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub user_id: Uuid,
+    pub family_id: Uuid,
+}
+
 /// Refresh-token families (rotation with reuse detection). Tokens are stored
 /// by their hash only.
 #[async_trait]
@@ -150,6 +157,9 @@ pub trait SessionStore: Send + Sync {
     /// Atomically marks the token spent and says what it was.
     async fn consume(&self, token_hash: &str) -> Result<RefreshUse>;
     async fn revoke_family(&self, family_id: Uuid) -> Result<()>;
+    /// Whose token this is and its family, without spending it: `None` for
+    /// a token never issued or expired.
+    async fn owner(&self, token_hash: &str) -> Result<Option<TokenOwner>>;
     /// Deletes tokens that expired at or before `now`; how many went. An
     /// expired token is refused with or without its record, so this changes
     /// no answer of [`Self::consume`]; stores that expire keys by themselves

@@ -23,7 +23,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::ports::{Cache, Ping, RateDecision, RateLimiter, RefreshUse, SessionStore};
+use crate::ports::{Cache, Ping, RateDecision, RateLimiter, RefreshUse, SessionStore, TokenOwner};
 
 /// One multiplexed, self-healing connection shared by every adapter below.
 pub struct RedisConn {
@@ -262,6 +262,22 @@ impl SessionStore for RedisSessionStore {
             .arg(ms)
             .clone();
         self.redis.query::<()>(&cmd).await
+    }
+
+    async fn owner(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
+        let cmd = redis::cmd("HMGET")
+            .arg(self.redis.key(&format!("rt:{token_hash}")))
+            .arg("user")
+            .arg("family")
+            .clone();
+        let fields: Vec<Option<String>> = self.redis.query(&cmd).await?;
+        match fields.as_slice() {
+            [Some(user), Some(family)] => Ok(Some(TokenOwner {
+                user_id: parse_uuid(user)?,
+                family_id: parse_uuid(family)?,
+            })),
+            _ => Ok(None),
+        }
     }
 
     /// Every key has a TTL: Redis drops expired tokens by itself.

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -14,9 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{body_bytes, parse, parse_body, path_uuid, FieldReader, FromJson, ValidJson};
+use super::extract::{parse, path_uuid, FieldReader, FromJson, ValidJson, ValidJsonOrEmpty};
 use crate::auth::{random_token, sha256_hex, verify_password, API_KEY_PREFIX};
-use crate::credentials::{AuthUser, ClientIp};
+use crate::credentials::{bearer_token, AuthUser, ClientIp};
 use crate::domain::{ApiKey, Email, Password, Permission, Role, User, Username};
 use crate::error::{Error, ErrorBody, Result};
 use crate::ports::{RateDecision, RefreshUse};
@@ -146,7 +146,7 @@ pub struct TokenPair {
 async fn issue_tokens(state: &AppState, user: &User, family_id: Uuid) -> Result<TokenPair> {
     let now = crate::domain::now();
     let keys = &state.auth.keys;
-    let access_token = keys.issue_access(user.id, user.role, now)?;
+    let access_token = keys.issue_access(user.id, user.role, family_id, now)?;
     let refresh_token = format!("mcp_rt_{}", random_token());
     state
         .sessions
@@ -278,37 +278,41 @@ impl FromJson for LogoutRequest {
     }
 }
 
-/// Ends the session of the given refresh token. Access tokens are stateless
-/// and expire on their own (`ACCESS_TOKEN_EXPIRE_MINUTES`).
+/// Ends a login session: the family of the given refresh token, which must
+/// be the caller's (another user's or an unknown token is a 401 and revokes
+/// nothing), or without a body the session the caller's access token
+/// belongs to. An API-key caller has no session: it names the token (422
+/// otherwise). Access tokens of the session stay valid until they expire
+/// (`ACCESS_TOKEN_EXPIRE_MINUTES`); its refresh tokens are refused at once.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = LogoutRequest, description = "optional"),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 204), (status = 401, body = ErrorBody)))]
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn logout(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
-    req: Request,
+    headers: HeaderMap,
+    ValidJsonOrEmpty(body): ValidJsonOrEmpty<LogoutRequest>,
 ) -> Result<StatusCode> {
-    let bytes = body_bytes(req, &state).await?;
-    let body: LogoutRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
-        LogoutRequest {
-            refresh_token: None,
-        }
-    } else {
-        parse_body(&bytes)?
-    };
-    if let Some(token) = body.refresh_token {
-        // Spending the token tells us its family; only the owner's family is revoked.
-        let family = match state.sessions.consume(&sha256_hex(&token)).await? {
-            RefreshUse::Fresh { user_id, family_id } if user_id == principal.user_id => {
-                Some(family_id)
+    let family_id = match body.refresh_token {
+        Some(token) => match state.sessions.owner(&sha256_hex(&token)).await? {
+            Some(owner) if owner.user_id == principal.user_id => owner.family_id,
+            _ => {
+                return Err(Error::Unauthorized(
+                    "not a live refresh token of the caller's",
+                ))
             }
-            RefreshUse::Reused { family_id } => Some(family_id),
-            _ => None,
-        };
-        if let Some(family_id) = family {
-            state.sessions.revoke_family(family_id).await?;
-        }
-    }
+        },
+        None => bearer_token(&headers)
+            .and_then(|token| state.auth.keys.session_of(token))
+            .ok_or_else(|| {
+                Error::invalid(
+                    &["body", "refresh_token"],
+                    "missing",
+                    "give the refresh_token of the session to end (this credential belongs to no login session)",
+                )
+            })?,
+    };
+    state.sessions.revoke_family(family_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -390,6 +394,15 @@ async fn create_api_key(
         revoked_at: None,
     };
     state.users.create_api_key(&stored).await?;
+    // The account was read when the request began; if it was deactivated
+    // since, the key must not outlive that (revoked, not merely suspended).
+    if let Err(refused) = state.auth.current(principal.clone()).await {
+        state
+            .users
+            .revoke_api_key(principal.user_id, stored.id, crate::domain::now())
+            .await?;
+        return Err(refused);
+    }
     let created = CreatedApiKey {
         id: stored.id,
         name: stored.name,

@@ -29,7 +29,8 @@ impl<T: FromJson> FromRequest<AppState> for ValidJson<T> {
     }
 }
 
-/// [`ValidJson`] for a body that may be left out: no body reads as `{}`.
+/// [`ValidJson`] for a body that may be left out: no body (or only
+/// whitespace) reads as `{}`.
 pub struct ValidJsonOrEmpty<T>(pub T);
 
 impl<T: FromJson> FromRequest<AppState> for ValidJsonOrEmpty<T> {
@@ -37,7 +38,11 @@ impl<T: FromJson> FromRequest<AppState> for ValidJsonOrEmpty<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self> {
         let bytes = body_bytes(req, state).await?;
-        let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
         parse_body(bytes).map(ValidJsonOrEmpty)
     }
 }

@@ -90,12 +90,9 @@ impl FromRequestParts<AppState> for RealtimeUser {
             .find(|(k, _)| k == "token")
             .map(|(_, v)| v)
             .ok_or(Error::Unauthorized("authentication required"))?;
-        let principal = if token.starts_with(crate::auth::API_KEY_PREFIX) {
-            state.auth.principal_from_api_key(&token).await?
-        } else {
-            state.auth.keys.verify_access(&token)?
-        };
-        Ok(Self(principal))
+        crate::credentials::principal_of_token(state, &token)
+            .await
+            .map(Self)
     }
 }
 

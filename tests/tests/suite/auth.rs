@@ -395,13 +395,82 @@ async fn logout_revokes_the_refresh_family() {
 }
 
 #[tokio::test]
-async fn logout_without_a_body_is_204() {
+async fn logout_without_a_body_ends_the_session_of_the_access_token() {
     let app = spawn_app().await;
     let ada = app.user("ada", "developer").await;
+    let other_session = app.login("ada", &ada.password).await;
     let reply = app
         .send("POST", LOGOUT, Some(&ada.access_token), None)
         .await;
     assert_eq!(reply.status, 204, "{}", reply.text);
+    let after = refresh(&app, &ada.refresh_token).await;
+    assert_error(
+        &after,
+        401,
+        "UNAUTHORIZED",
+        "the session's refresh token after logout",
+    );
+    let elsewhere = refresh(&app, &other_session.refresh_token).await;
+    assert_eq!(
+        elsewhere.status, 200,
+        "another session of the same user stays: {}",
+        elsewhere.text
+    );
+}
+
+#[tokio::test]
+async fn logout_with_another_users_refresh_token_is_401_and_revokes_nothing() {
+    let app = spawn_app().await;
+    let ada = app.user("ada", "developer").await;
+    let bob = app.user("bob", "developer").await;
+    let reply = app
+        .post(
+            LOGOUT,
+            Some(&ada.access_token),
+            json!({"refresh_token": bob.refresh_token}),
+        )
+        .await;
+    assert_error(&reply, 401, "UNAUTHORIZED", "another user's refresh token");
+    let unknown = app
+        .post(
+            LOGOUT,
+            Some(&ada.access_token),
+            json!({"refresh_token": "mcp_rt_never-issued"}),
+        )
+        .await;
+    assert_error(&unknown, 401, "UNAUTHORIZED", "a token never issued");
+    let bobs = refresh(&app, &bob.refresh_token).await;
+    assert_eq!(
+        bobs.status, 200,
+        "bob's session is untouched: {}",
+        bobs.text
+    );
+    let adas = refresh(&app, &ada.refresh_token).await;
+    assert_eq!(adas.status, 200, "and so is ada's: {}", adas.text);
+}
+
+#[tokio::test]
+async fn logout_with_an_api_key_and_no_body_names_the_refresh_token() {
+    let app = spawn_app().await;
+    let ada = app.user("ada", "developer").await;
+    let key = app
+        .post(
+            "/api/v1/auth/api-keys",
+            Some(&ada.access_token),
+            json!({"name": "ci"}),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.text);
+    let reply = app
+        .send("POST", LOGOUT, key.body["key"].as_str(), None)
+        .await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(
+        mcp_platform_tests::error_locs(&reply),
+        ["body.refresh_token"],
+        "{}",
+        reply.text
+    );
 }
 
 #[tokio::test]

@@ -105,7 +105,9 @@ fn body_routes(s: &Setup) -> Vec<BodyRoute> {
             method: "POST",
             path: "/api/v1/auth/logout".into(),
             auth: admin.clone(),
-            valid: json!({"refresh_token": "mcp_rt_unknown"}),
+            // Ends the session of the admin's access token (which stays
+            // valid until it expires).
+            valid: json!({}),
             required: &[],
             wrong_types: json!({"refresh_token": 5}),
             wrong_type_locs: &["body.refresh_token"],

@@ -13,6 +13,7 @@ mod deployment_operations;
 mod embedders;
 mod embeddings;
 mod gateway;
+mod hardening;
 mod knowledge;
 mod knowledge_contracts;
 mod knowledge_properties;

@@ -189,8 +189,10 @@ fn routes() -> Vec<Route> {
             case: "",
             needs: Needs::Nothing,
             path: |_| "/api/v1/auth/logout".into(),
-            body: no_body,
-            expect: signed_in(204),
+            // A token that is nobody's: refused for everyone, nothing
+            // revoked (what logout ends is tests/suite/auth.rs's).
+            body: |_| Some(json!({"refresh_token": "mcp_rt_nobodys"})),
+            expect: [Status(401); 5],
         },
         Route {
             method: "GET",

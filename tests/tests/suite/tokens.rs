@@ -131,6 +131,22 @@ async fn a_token_forged_with_the_right_secret_and_claims_is_accepted() {
     let me = app.get(ME, Some(&token)).await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["id"], ada.id.as_str());
+    // Clocks differ a little: a few seconds ahead is within the leeway.
+    let skewed = with(
+        &with(
+            &valid_claims(&ada, "developer"),
+            "iat",
+            json!(Utc::now().timestamp() + 3),
+        ),
+        "nbf",
+        json!(Utc::now().timestamp() + 3),
+    );
+    let skewed = sign(Algorithm::HS256, &skewed, SECRET);
+    assert_eq!(
+        app.get(ME, Some(&skewed)).await.status,
+        200,
+        "within the leeway"
+    );
     let lower = app
         .send_with_headers(
             "GET",
@@ -186,6 +202,22 @@ async fn tampered_expired_and_wrong_algorithm_tokens_are_401() {
                     "iat",
                     json!(now - 4500),
                 ),
+                SECRET,
+            ),
+        ),
+        (
+            "not valid before two minutes from now (nbf)",
+            sign(
+                Algorithm::HS256,
+                &with(&good, "nbf", json!(now + 120)),
+                SECRET,
+            ),
+        ),
+        (
+            "issued two minutes in the future (iat)",
+            sign(
+                Algorithm::HS256,
+                &with(&good, "iat", json!(now + 120)),
                 SECRET,
             ),
         ),

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{parse_ts, parse_uuid, ts, SqlStore};
 use crate::error::Result;
-use crate::ports::{RefreshUse, SessionStore};
+use crate::ports::{RefreshUse, SessionStore, TokenOwner};
 
 #[async_trait]
 impl SessionStore for SqlStore {
@@ -74,6 +74,23 @@ impl SessionStore for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn owner(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
+        let row = sqlx::query(
+            "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = ? AND expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(ts(Utc::now()))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(TokenOwner {
+                user_id: parse_uuid(row.try_get("user_id")?)?,
+                family_id: parse_uuid(row.try_get("family_id")?)?,
+            })
+        })
+        .transpose()
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64> {
