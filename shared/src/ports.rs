@@ -344,8 +344,8 @@ pub struct Event {
     /// Who may receive it: a subscriber must be this user or an admin.
     /// `None` is a broadcast every authenticated subscriber may receive.
     pub owner_id: Option<Uuid>,
-    /// What subscribers subscribe to: `task:{id}`, `deployment:{id}`, or a
-    /// named topic.
+    /// What subscribers subscribe to: `task:{id}` or `deployment:{id}`
+    /// (the realtime API parses requests into nothing else).
     pub topic: String,
     /// The message as sent to clients, with its `type` field
     /// (`task_update`, `deployment_status`, …).

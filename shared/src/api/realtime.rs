@@ -54,6 +54,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CLIENT_MESSAGE_BYTES: usize = 16 * 1024;
 /// How often an idle SSE stream gets a keep-alive comment.
 pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The most of a refused topic an error repeats.
 const MAX_TOPIC_CHARS: usize = 200;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -137,6 +138,60 @@ impl Refusal {
     }
 }
 
+/// What a client may follow; nothing else is a topic. Parsed, so that a
+/// case variant, a wildcard or another spelling of an id never matches a
+/// topic by accident: events are published under [`Topic::key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topic {
+    Task(Uuid),
+    Deployment(Uuid),
+}
+
+impl Topic {
+    /// `task:<uuid>` or `deployment:<uuid>`, ids in the hyphenated form.
+    /// Anything else is refused like another user's task: whether a topic
+    /// exists is not for a stranger to learn.
+    fn parse(raw: &str) -> Result<Self, Refusal> {
+        let id = |s: &str| {
+            Uuid::try_parse(s)
+                .ok()
+                .filter(|id| id.hyphenated().to_string() == s.to_ascii_lowercase())
+        };
+        let parsed = match raw.split_once(':') {
+            Some(("task", rest)) => id(rest).map(Self::Task),
+            Some(("deployment", rest)) => id(rest).map(Self::Deployment),
+            _ => None,
+        };
+        parsed.ok_or_else(|| {
+            let shown: String = raw.chars().take(MAX_TOPIC_CHARS).collect();
+            Refusal::new("NOT_FOUND", shown)
+        })
+    }
+
+    /// The topic of a subscribe or unsubscribe request.
+    fn requested(task_id: Option<&str>, topic: Option<&str>) -> Result<Self, Refusal> {
+        match (task_id, topic) {
+            (Some(raw), _) => Uuid::try_parse(raw)
+                .map(Self::Task)
+                .map_err(|_| Refusal::new("VALIDATION_ERROR", "task_id must be a UUID")),
+            (None, Some("")) => Err(Refusal::new(
+                "VALIDATION_ERROR",
+                "topic is task:<uuid> or deployment:<uuid>",
+            )),
+            (None, Some(raw)) => Self::parse(raw),
+            (None, None) => Err(Refusal::new("VALIDATION_ERROR", "give task_id or topic")),
+        }
+    }
+
+    /// The name events are published under.
+    fn key(self) -> String {
+        match self {
+            Self::Task(id) => crate::tasks::topic(id),
+            Self::Deployment(id) => crate::gateway::deployment_topic(id),
+        }
+    }
+}
+
 /// One connection's topics.
 struct Subscriptions {
     principal: Principal,
@@ -162,44 +217,21 @@ impl Subscriptions {
         task_id: Option<&str>,
         topic: Option<&str>,
     ) -> Result<(String, Option<Value>), Refusal> {
-        let task_id = match (task_id, topic) {
-            (Some(id), _) => Some(id),
-            (None, Some(topic)) => topic.strip_prefix("task:"),
-            (None, None) => return Err(Refusal::new("VALIDATION_ERROR", "give task_id or topic")),
-        };
-        if let Some(raw) = task_id {
-            let id = Uuid::parse_str(raw)
-                .map_err(|_| Refusal::new("VALIDATION_ERROR", "task_id must be a UUID"))?;
-            return match crate::tasks::find_for(state, &self.principal, id).await {
-                Ok(task) => Ok((
-                    crate::tasks::topic(id),
-                    Some(crate::tasks::update_message(&task)),
-                )),
+        let topic = Topic::requested(task_id, topic)?;
+        match topic {
+            Topic::Task(id) => match crate::tasks::find_for(state, &self.principal, id).await {
+                Ok(task) => Ok((topic.key(), Some(crate::tasks::update_message(&task)))),
                 Err(Error::NotFound { .. }) => Err(Refusal::new("NOT_FOUND", id.to_string())),
                 Err(e) => {
                     tracing::warn!(error = %e, "task lookup for a subscription failed");
                     Err(Refusal::new("SERVICE_UNAVAILABLE", "try again later"))
                 }
-            };
-        }
-        let topic = topic.unwrap_or_default();
-        let chars = topic.chars().count();
-        if chars == 0 || chars > MAX_TOPIC_CHARS || topic.chars().any(char::is_control) {
-            return Err(Refusal::new(
-                "VALIDATION_ERROR",
-                format!("topic must be 1 to {MAX_TOPIC_CHARS} printable characters"),
-            ));
-        }
-        if let Some(id) = topic
-            .strip_prefix("deployment:")
-            .and_then(|raw| Uuid::parse_str(raw).ok())
-        {
-            return self
+            },
+            Topic::Deployment(id) => self
                 .deployment_state(state, id)
                 .await
-                .map(|current| (topic.to_owned(), current));
+                .map(|current| (topic.key(), current)),
         }
-        Ok((topic.to_owned(), None))
     }
 
     /// The current `deployment_status` of a deployment the caller may see;
@@ -371,15 +403,9 @@ async fn client_message(
             }
         }
         "unsubscribe" => {
-            let topic = match (task_id, topic) {
-                (Some(id), _) => format!("task:{id}"),
-                (None, Some(t)) => t.to_owned(),
-                (None, None) => {
-                    return vec![refused(Refusal::new(
-                        "VALIDATION_ERROR",
-                        "give task_id or topic",
-                    ))]
-                }
+            let topic = match Topic::requested(task_id, topic) {
+                Ok(topic) => topic.key(),
+                Err(r) => return vec![refused(r)],
             };
             let was = subscriptions.remove(&topic);
             vec![json!({"type": "unsubscribed", "topic": topic, "was_subscribed": was})]

@@ -329,11 +329,16 @@ fn runner_for(state: &AppState, deployment: &Deployment, config: &ToolConfig) ->
     })
 }
 
+/// The topic a deployment's events are published under.
+pub fn deployment_topic(id: Uuid) -> String {
+    format!("deployment:{id}")
+}
+
 /// The `deployment_status` event of a deployment.
 pub fn status_event(d: &Deployment, status: DeploymentStatus, health: HealthStatus) -> Event {
     Event {
         owner_id: Some(d.owner_id),
-        topic: format!("deployment:{}", d.id),
+        topic: deployment_topic(d.id),
         message: json!({
             "type": "deployment_status",
             "deployment_id": d.id,

@@ -13,7 +13,12 @@ use uuid::Uuid;
 
 use super::contracts::{page, record, sql_stores, tool, user};
 
-fn deployment(tool: &mcp_platform::domain::Tool, owner: Uuid, minutes_ago: i64) -> Deployment {
+/// A deployment row of `tool` by `owner`, deployed `minutes_ago`.
+pub(crate) fn deployment(
+    tool: &mcp_platform::domain::Tool,
+    owner: Uuid,
+    minutes_ago: i64,
+) -> Deployment {
     let at = mcp_platform::domain::now() - chrono::Duration::minutes(minutes_ago);
     Deployment {
         id: Uuid::new_v4(),

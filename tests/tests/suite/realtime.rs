@@ -114,6 +114,21 @@ async fn app() -> TestApp {
     spawn_app_with(&[("RATE_LIMIT_ENABLED", "false")]).await
 }
 
+/// A deployment record of `who`'s (nothing runs), to subscribe to.
+async fn deployment_of(app: &TestApp, who: &TestUser, slug: &str) -> Uuid {
+    let created = app.create_tool(&who.access_token, slug).await;
+    let id = Uuid::parse_str(created["id"].as_str().expect("id")).expect("uuid");
+    let tool = app.state.tools.find(id).await.expect("read").expect("tool");
+    let owner = Uuid::parse_str(&who.id).expect("user id");
+    let d = crate::deployment_contracts::deployment(&tool, owner, 0);
+    app.state
+        .deployments
+        .insert_deployment(&d)
+        .await
+        .expect("stored");
+    d.id
+}
+
 fn ws_url(app: &TestApp, query: &str) -> String {
     format!("ws://{}/ws{query}", app.addr)
 }
@@ -491,12 +506,18 @@ async fn closed_connections_release_their_subscriptions() {
     let mut ws = connect_ws(&app, &alice.access_token).await;
     subscribe(&mut ws, one.id).await;
     subscribe(&mut ws, two.id).await;
+    let deployment = deployment_of(&app, &alice, "followed").await;
     send(
         &mut ws,
-        json!({"type": "subscribe", "topic": "deployment:x"}),
+        json!({"type": "subscribe", "topic": format!("deployment:{deployment}")}),
     )
     .await;
     assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    assert_eq!(
+        next_json(&mut ws).await["type"],
+        "deployment_status",
+        "its state first"
+    );
     send(&mut ws, json!({"type": "unsubscribe", "task_id": two.id})).await;
     assert_eq!(next_json(&mut ws).await["was_subscribed"], true);
     let sse = app
@@ -564,6 +585,63 @@ async fn bad_client_messages_get_error_messages_and_the_socket_stays_open() {
     assert_eq!(next_json(&mut ws).await["code"], "INVALID_REQUEST");
     let task = start_task(&app, &alice, 1).await;
     assert_eq!(subscribe(&mut ws, task.id).await["type"], "subscribed");
+}
+
+#[tokio::test]
+async fn topics_are_parsed_and_anything_else_is_refused_like_another_users_task() {
+    let app = app().await;
+    let alice = app.user("alice", "developer").await;
+    let bob = app.user("bob", "developer").await;
+    let bobs = deployment_of(&app, &bob, "bobs").await;
+    let alices = deployment_of(&app, &alice, "alices").await;
+    let bobs_task = start_task(&app, &bob, 1).await;
+    let mut ws = connect_ws(&app, &alice.access_token).await;
+    let refused = [
+        format!("task:{}", bobs_task.id),
+        format!("deployment:{bobs}"),
+        "*".to_owned(),
+        "deployment:*".to_owned(),
+        "task:*".to_owned(),
+        format!("Deployment:{alices}"),
+        format!("DEPLOYMENT:{alices}"),
+        format!("deployment:{}", alices.simple()),
+        format!("deployment:{alices}:extra"),
+        format!(" deployment:{alices}"),
+        "deployment:x".to_owned(),
+        "tasks".to_owned(),
+    ];
+    for topic in &refused {
+        send(&mut ws, json!({"type": "subscribe", "topic": topic})).await;
+        let reply = next_json(&mut ws).await;
+        assert_eq!(
+            (reply["type"].as_str(), reply["code"].as_str()),
+            (Some("error"), Some("NOT_FOUND")),
+            "{topic:?} over /ws: {reply}"
+        );
+        let sse = app
+            .client
+            .get(app.url("/events"))
+            .query(&[("topic", topic)])
+            .bearer_auth(&alice.access_token)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(sse.status(), 404, "{topic:?} over /events");
+    }
+    let upper = format!(
+        "deployment:{}",
+        alices.hyphenated().to_string().to_uppercase()
+    );
+    send(&mut ws, json!({"type": "subscribe", "topic": upper})).await;
+    let ack = next_json(&mut ws).await;
+    assert_eq!(
+        (ack["type"].as_str(), ack["topic"].as_str()),
+        (
+            Some("subscribed"),
+            Some(format!("deployment:{alices}").as_str())
+        ),
+        "the same id in capitals is that topic: {ack}"
+    );
 }
 
 // ------------------------------------------------------------ tasks API
@@ -839,13 +917,16 @@ async fn a_client_that_does_not_read_loses_the_oldest_events_not_server_memory()
     // subscribers can cut in first, which is no less bounded).
     let app = spawn_app_with(&[("RATE_LIMIT_ENABLED", "false"), ("REDIS_URL", "")]).await;
     let alice = app.user("alice", "developer").await;
+    let slow = deployment_of(&app, &alice, "slow").await;
+    let other = deployment_of(&app, &alice, "other").await;
     let mut ws = connect_ws(&app, &alice.access_token).await;
     send(
         &mut ws,
-        json!({"type": "subscribe", "topic": "deployment:slow"}),
+        json!({"type": "subscribe", "topic": format!("deployment:{slow}")}),
     )
     .await;
     assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    assert_eq!(next_json(&mut ws).await["type"], "deployment_status");
     // Far more than the socket buffers and the connection's event buffer
     // hold, published while the client reads nothing.
     let padding = "x".repeat(16 * 1024);
@@ -856,7 +937,7 @@ async fn a_client_that_does_not_read_loses_the_oldest_events_not_server_memory()
             .events
             .publish(mcp_platform::ports::Event {
                 owner_id: Some(owner),
-                topic: "deployment:slow".into(),
+                topic: format!("deployment:{slow}"),
                 message: json!({"type": "deployment_status", "seq": seq, "padding": padding}),
             })
             .await
@@ -897,7 +978,7 @@ async fn a_client_that_does_not_read_loses_the_oldest_events_not_server_memory()
     // The connection itself is still usable.
     send(
         &mut ws,
-        json!({"type": "subscribe", "topic": "deployment:other"}),
+        json!({"type": "subscribe", "topic": format!("deployment:{other}")}),
     )
     .await;
     assert_eq!(next_json(&mut ws).await["type"], "subscribed");
