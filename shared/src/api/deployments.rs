@@ -381,16 +381,8 @@ async fn stop_deployment(
     Path(id): Path<String>,
 ) -> Result<Json<DeploymentView>> {
     let (id, _) = changeable_deployment(&state, &principal, &id).await?;
-    let changed = state.deployments.stop_deployment(id).await?;
-    state.gateway.stop_local(id);
+    crate::gateway::stop(&state, id).await?;
     let d = visible_deployment(&state, &principal, id).await?;
-    if changed {
-        publish(
-            state.events.as_ref(),
-            status_event(&d, DeploymentStatus::Stopped, d.health_status),
-        )
-        .await;
-    }
     Ok(Json(view(&principal, d, None)))
 }
 

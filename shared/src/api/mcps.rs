@@ -265,13 +265,24 @@ async fn patch_tool(
 #[utoipa::path(delete, path = "/api/v1/mcps/{id}", tag = "mcps", params(("id" = Uuid, Path)),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// Deletes the tool (its history stays, its slug stays reserved) and stops
+/// its deployment: `/mcp/{slug}` then answers 404.
 async fn delete_tool(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = path_uuid("id", &id)?;
+    let slug = registry::find(&state, id).await?.slug;
     registry::delete(&state, &principal, id).await?;
+    // A deleted tool serves nothing: its running deployment stops with it.
+    if let Some(d) = state
+        .deployments
+        .find_active_deployment_by_slug(slug.as_str())
+        .await?
+    {
+        crate::gateway::stop(&state, d.id).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

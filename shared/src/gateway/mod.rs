@@ -204,6 +204,8 @@ impl Gateway {
             deployment.status,
             DeploymentStatus::Failed | DeploymentStatus::Stopped
         ) {
+            // A deleted tool has no endpoint at all, not a resting one.
+            crate::registry::find(state, deployment.tool_id).await?;
             return Err(Error::NotServing {
                 resource_type: "deployment",
                 resource_id: slug.to_owned(),
@@ -327,6 +329,24 @@ fn runner_for(state: &AppState, deployment: &Deployment, config: &ToolConfig) ->
             ))
         }
     })
+}
+
+/// Stops a deployment everywhere: the record (which frees its tool), this
+/// replica's runner, and — through the `stopped` event — every other
+/// replica's. `false` when it was stopped already.
+pub async fn stop(state: &AppState, id: Uuid) -> Result<bool> {
+    let changed = state.deployments.stop_deployment(id).await?;
+    state.gateway.stop_local(id);
+    if changed {
+        if let Some(d) = state.deployments.find_deployment(id).await? {
+            publish(
+                state.events.as_ref(),
+                status_event(&d, DeploymentStatus::Stopped, d.health_status),
+            )
+            .await;
+        }
+    }
+    Ok(changed)
 }
 
 /// The topic a deployment's events are published under.

@@ -578,3 +578,66 @@ async fn another_replica_follows_an_upgrade_from_the_event() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn deleting_a_tool_stops_its_deployment_and_its_endpoint_answers_404() {
+    let app = spawn_app_with(&[]).await;
+    let dev = app.user("deletedev", "developer").await;
+    let slug = "short-lived";
+    let tool = app
+        .post(
+            "/api/v1/mcps",
+            Some(&dev.access_token),
+            versioned_tool(slug, "1.0.0", "gone"),
+        )
+        .await;
+    assert_eq!(tool.status, 201, "{}", tool.text);
+    let deployed = app
+        .post(
+            "/api/v1/deployments",
+            Some(&dev.access_token),
+            json!({"tool_id": tool.body["id"]}),
+        )
+        .await;
+    let id = deployed.body["id"].as_str().expect("id").to_owned();
+    app.wait_running(&dev.access_token, &id).await;
+    assert_eq!(marker(&app, &dev, slug).await, "gone");
+    let pid = {
+        let reply = app
+            .post(
+                &format!("/mcp/{slug}/v1/tools/whoami"),
+                Some(&dev.access_token),
+                json!({}),
+            )
+            .await;
+        let text = reply.body["content"][0]["text"].as_str().unwrap_or("null");
+        serde_json::from_str::<Value>(text).expect("JSON")["pid"]
+            .as_u64()
+            .expect("pid")
+    };
+
+    let tool_path = format!("/api/v1/mcps/{}", tool.body["id"].as_str().expect("id"));
+    assert_eq!(
+        app.delete(&tool_path, Some(&dev.access_token)).await.status,
+        204
+    );
+    let d = app
+        .get(
+            &format!("/api/v1/deployments/{id}"),
+            Some(&dev.access_token),
+        )
+        .await;
+    assert_eq!(d.body["status"], "stopped", "{}", d.text);
+    poll_until("the child is gone", Duration::from_secs(10), async || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    })
+    .await;
+    let call = app
+        .post(
+            &format!("/mcp/{slug}"),
+            Some(&dev.access_token),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(call.status, 404, "{}", call.text);
+}
