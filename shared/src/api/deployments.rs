@@ -172,7 +172,7 @@ fn require_process(state: &AppState, principal: &Principal) -> Result<()> {
 /// and must pass the sandbox's checks; a remote URL must pass the SSRF
 /// policy now (a 422, not a failed deployment). `field` is the body member
 /// a missing runtime is reported at.
-fn check_runnable(
+async fn check_runnable(
     state: &AppState,
     principal: &Principal,
     tool_config: &ToolConfig,
@@ -185,7 +185,11 @@ fn check_runnable(
             crate::sandbox::check_runtime(&state.settings, tool_config, deployment_config)
         }
         Some(Runtime::StreamableHttp(http)) => {
-            crate::gateway::remote::upstream_for(&state.settings, &http).map(drop)
+            let upstream = crate::gateway::remote::upstream_for(&state.settings, &http)?;
+            upstream.check_resolves().await.map_err(|e| {
+                e.into_config_error()
+                    .unwrap_or_else(|other| crate::error::Error::Unavailable(other.to_string()))
+            })
         }
         None => Err(crate::error::Error::invalid(
             &["body", field],
@@ -243,7 +247,7 @@ async fn create_deployment(
         });
     }
     let config = Value::Object(req.config.unwrap_or_default());
-    check_runnable(&state, &principal, &tool.config, &config, "tool_id")?;
+    check_runnable(&state, &principal, &tool.config, &config, "tool_id").await?;
     let now = crate::domain::now();
     let deployment = Deployment {
         id: Uuid::new_v4(),
@@ -486,7 +490,7 @@ async fn upgrade_deployment(
             ),
             other => other,
         })?;
-    check_runnable(&state, &principal, &config, &d.config, "version")?;
+    check_runnable(&state, &principal, &config, &d.config, "version").await?;
     let mut next = d.clone();
     next.tool_version.clone_from(&version);
     let candidate = state.gateway.start_candidate(&state, next, &config).await?;

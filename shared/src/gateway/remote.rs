@@ -153,6 +153,12 @@ pub async fn watch(state: AppState, live: Arc<Live>) {
         return;
     };
     let d = &live.deployment;
+    // Addresses can change after the deploy-time check (DNS rebinding): a
+    // refusal is final, not a reason to retry.
+    if let Err(refused) = upstream.check_resolves().await {
+        fail(&state, &live, &refused.to_string()).await;
+        return;
+    }
     let mut last_error = String::new();
     for attempt in 0..30u32 {
         match ping(upstream, Duration::from_secs(10)).await {
@@ -181,9 +187,15 @@ pub async fn watch(state: AppState, live: Arc<Live>) {
             return;
         }
     }
+    fail(&state, &live, &last_error).await;
+}
+
+/// Records a remote deployment as failed with `why` and retires its runner.
+async fn fail(state: &AppState, live: &Arc<Live>, why: &str) {
+    let d = &live.deployment;
     if let Ok(true) = state
         .deployments
-        .set_deployment_status(d.id, DeploymentStatus::Failed, Some(&last_error))
+        .set_deployment_status(d.id, DeploymentStatus::Failed, Some(why))
         .await
     {
         publish(
@@ -192,7 +204,7 @@ pub async fn watch(state: AppState, live: Arc<Live>) {
         )
         .await;
     }
-    state.gateway.retire(&live);
+    state.gateway.retire(live);
 }
 
 /// Relays one request (an empty body for GET and DELETE).

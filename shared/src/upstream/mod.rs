@@ -269,6 +269,25 @@ impl RemoteUpstream {
         &self.url
     }
 
+    /// Resolves the host now and checks every address against the policy,
+    /// as the connector will: a name that points at loopback (`localhost`)
+    /// or a private network is refused before anything waits on it. A name
+    /// that does not resolve is refused too, saying so.
+    pub async fn check_resolves(&self) -> Result<(), UpstreamError> {
+        let host = self.url.host_str().unwrap_or_default();
+        let port = self.url.port_or_known_default().unwrap_or(443);
+        match ssrf::resolve(self.policy, host, port).await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.downcast::<Refused>() {
+                Ok(refused) => Err(UpstreamError::Refused(*refused)),
+                Err(other) => Err(UpstreamError::Refused(Refused {
+                    host: host.to_owned(),
+                    reason: format!("it does not resolve ({other})"),
+                })),
+            },
+        }
+    }
+
     /// Proxies one request of the MCP Streamable HTTP transport (POST a
     /// JSON-RPC message, GET the server's stream, DELETE the session) and
     /// returns the upstream's response with its body still streaming.

@@ -761,6 +761,10 @@ async fn a_loopback_upstream_is_refused_unless_configuration_allows_it() {
         "http://127.0.0.1:9/mcp",
         "http://169.254.169.254/latest",
         "http://10.0.0.1/mcp",
+        // Names are resolved at deploy time and checked address by address.
+        "http://localhost:9/mcp",
+        "http://localhost.:9/mcp",
+        "http://no-such-host.invalid/mcp",
     ] {
         let slug = format!("ssrf-{}", uuid::Uuid::new_v4().simple());
         let tool = app
@@ -780,5 +784,11 @@ async fn a_loopback_upstream_is_refused_unless_configuration_allows_it() {
             )
             .await;
         assert_eq!(created.status, 422, "{url}: {}", created.text);
+        assert_eq!(
+            mcp_platform_tests::error_locs(&created),
+            ["body.config.runtime.url"],
+            "{url}: {}",
+            created.text
+        );
     }
 }
