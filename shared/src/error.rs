@@ -59,6 +59,10 @@ pub enum Error {
     },
     #[error("payload too large")]
     PayloadTooLarge { limit_bytes: usize },
+    /// A body that does not say it is JSON (a form a cross-site page can
+    /// send, `text/plain`, nothing): what it was sent as.
+    #[error("unsupported media type {0}")]
+    UnsupportedMediaType(String),
     #[error("validation failed: {0:?}")]
     Validation(Vec<FieldError>),
     #[error("rate limit exceeded, retry after {retry_after}s")]
@@ -105,6 +109,7 @@ impl Error {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -121,6 +126,7 @@ impl Error {
             Self::NotFound { .. } => "NOT_FOUND",
             Self::Conflict { .. } => "CONFLICT",
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::Validation(_) => "VALIDATION_ERROR",
             Self::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -191,6 +197,10 @@ impl IntoResponse for Error {
             Self::PayloadTooLarge { limit_bytes } => {
                 format!("request body exceeds {limit_bytes} bytes").into()
             }
+            Self::UnsupportedMediaType(sent) => format!(
+                "the body must be JSON, sent with Content-Type: application/json (it was sent as {sent})"
+            )
+            .into(),
             Self::Validation(errors) => serde_json::to_value(errors).unwrap_or_default(),
             Self::RateLimited { retry_after } => {
                 body.retry_after = Some(*retry_after);

@@ -24,7 +24,9 @@ impl<T: FromJson> FromRequest<AppState> for ValidJson<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let declared = declared_json(req.headers());
         let bytes = body_bytes(req, state).await?;
+        declared?;
         parse_body(&bytes).map(ValidJson)
     }
 }
@@ -37,13 +39,39 @@ impl<T: FromJson> FromRequest<AppState> for ValidJsonOrEmpty<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let declared = declared_json(req.headers());
         let bytes = body_bytes(req, state).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
+            declared?;
             &bytes
         };
         parse_body(bytes).map(ValidJsonOrEmpty)
+    }
+}
+
+/// Whether a body says it is JSON: `application/json` or a `+json` type,
+/// any parameters. Anything else (forms, `text/plain`, nothing) is a 415:
+/// a cross-site page can send those without a preflight.
+pub fn declared_json(headers: &axum::http::HeaderMap) -> Result<()> {
+    let sent = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let essence = sent
+        .as_deref()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let json = essence.as_deref().is_some_and(|t| {
+        t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
+    });
+    if json {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedMediaType(sent.map_or_else(
+            || "no Content-Type".to_owned(),
+            |s| s.chars().take(100).collect(),
+        )))
     }
 }
 

@@ -603,6 +603,29 @@ async fn the_gateway_applies_platform_auth_sessions_origins_and_versions() {
     );
     let garbage = own.post_with(&json!([1, 2]), &[]).await;
     assert_eq!(garbage.status, 400);
+    for sent in ["text/plain", "application/x-www-form-urlencoded"] {
+        let form = own
+            .http
+            .post(&own.url)
+            .bearer_auth(&owner.access_token)
+            .header("content-type", sent)
+            .header("accept", "application/json, text/event-stream")
+            .body(ping.to_string())
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(form.status(), 415, "a {sent} body at the gateway");
+        let rest = app
+            .client
+            .post(app.url(&format!("/mcp/{}/v1/tools/echo", private.slug)))
+            .bearer_auth(&owner.access_token)
+            .header("content-type", sent)
+            .body(r#"{"message":"x"}"#)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(rest.status(), 415, "a {sent} body at the REST shortcut");
+    }
 
     // DELETE ends the session.
     let mut end = own.http.delete(&own.url).bearer_auth(&owner.access_token);

@@ -96,3 +96,66 @@ async fn a_role_change_applies_to_the_next_request_not_the_next_refresh() {
         "viewer"
     );
 }
+
+/// `POST path` with `body` sent as `content_type` (`None`: no header).
+async fn post_as(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut req = app.client.post(app.url(path)).body(body.to_owned());
+    if let Some(t) = content_type {
+        req = req.header("content-type", t);
+    }
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.expect("sent");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn bodies_that_do_not_say_they_are_json_are_415_and_change_nothing() {
+    let app = spawn_app().await;
+    let dev = app.user("typist", "developer").await;
+    let register =
+        r#"{"username":"formuser","email":"f@example.com","password":"long-enough-password"}"#;
+    for sent in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonp"),
+        None,
+    ] {
+        let (status, body) = post_as(&app, "/api/v1/auth/register", None, sent, register).await;
+        assert_eq!(
+            (status, body["error_code"].as_str()),
+            (415, Some("UNSUPPORTED_MEDIA_TYPE")),
+            "{sent:?}: {body}"
+        );
+        let tool = mcp_platform_tests::tool_body("typed").to_string();
+        let (status, _) = post_as(&app, "/api/v1/mcps", Some(&dev.access_token), sent, &tool).await;
+        assert_eq!(status, 415, "{sent:?} on a signed-in route");
+    }
+    let login = json!({"username": "formuser", "password": "long-enough-password"});
+    let refused = app.post("/api/v1/auth/login", None, login).await;
+    assert_eq!(
+        refused.status, 401,
+        "no account came of it: {}",
+        refused.text
+    );
+    for declared in [
+        "application/json; charset=utf-8",
+        "application/vnd.api+json",
+    ] {
+        let body = register
+            .replace("formuser", &format!("u{}", declared.len()))
+            .replace("f@", &format!("f{}@", declared.len()));
+        let (status, reply) =
+            post_as(&app, "/api/v1/auth/register", None, Some(declared), &body).await;
+        assert_eq!(status, 201, "{declared}: {reply}");
+    }
+}

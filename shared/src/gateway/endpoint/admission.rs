@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use super::{json_rpc_reply, SESSION_HEADER};
-use crate::api::extract::body_bytes;
+use crate::api::extract::{body_bytes, declared_json};
 use crate::credentials::presented_principal;
 use crate::domain::{Principal, Role};
 use crate::error::Error;
@@ -196,7 +196,8 @@ pub(super) struct AdmittedPost<T> {
 }
 
 /// What both POST routes check, in this order: [`admit`], then `precheck`
-/// on the headers, then the body (413 over `MAX_BODY_BYTES`).
+/// on the headers, then the body (413 over `MAX_BODY_BYTES`; 415 when one
+/// is sent that does not say it is JSON).
 pub(super) async fn admit_post<T>(
     state: &AppState,
     slug: &str,
@@ -211,6 +212,9 @@ pub(super) async fn admit_post<T>(
     let body = body_bytes(Request::from_parts(parts, body), state)
         .await
         .map_err(IntoResponse::into_response)?;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        declared_json(&headers).map_err(IntoResponse::into_response)?;
+    }
     Ok(AdmittedPost {
         live,
         caller,
