@@ -49,11 +49,17 @@ pub struct CreateToolRequest {
     tags: Option<Vec<String>>,
 }
 
+/// A description as clients will be shown it: bounded, no spoofing
+/// characters, NFC.
+fn description_text(v: &serde_json::Value) -> Result<String, String> {
+    crate::domain::shown_text(&parse::bounded_string(MAX_DESCRIPTION_CHARS)(v)?)
+}
+
 impl FromJson for CreateToolRequest {
     fn from_json(r: &mut FieldReader) -> Option<Self> {
         let name = r.required("name", parse::with(ToolName::parse));
         let slug = r.required("slug", parse::with(Slug::parse));
-        let description = r.optional("description", parse::bounded_string(MAX_DESCRIPTION_CHARS));
+        let description = r.optional("description", description_text);
         let version = r.required("version", parse::with(SemVer::parse));
         let config = r.nested("config", true, ToolConfig::parse);
         let tags = r.optional("tags", parse::tags);
@@ -73,8 +79,7 @@ impl FromJson for ToolPatch {
         let name = r.optional("name", parse::with(ToolName::parse));
         // `description: null` clears it, so absence and null differ here.
         let description = if r.has("description") {
-            r.optional("description", parse::bounded_string(MAX_DESCRIPTION_CHARS))
-                .map(Some)
+            r.optional("description", description_text).map(Some)
         } else {
             Some(None)
         };

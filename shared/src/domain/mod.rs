@@ -19,7 +19,7 @@ pub use runtime::{HttpRuntime, Runtime, StdioRuntime};
 pub use task::{Task, TaskStatus};
 pub use tool::{ChangeType, HistoryRecord, Tool, ToolSnapshot, ToolStatus};
 pub use user::{ApiKey, Principal, User};
-pub use values::{Email, Password, SemVer, Slug, ToolConfig, ToolName, Username};
+pub use values::{shown_text, Email, Password, SemVer, Slug, ToolConfig, ToolName, Username};
 
 /// The current time at the precision storage keeps (microseconds), so a
 /// value written and read back compares equal.

@@ -60,8 +60,9 @@ pub struct ToolName(String);
 string_newtype!(ToolName);
 
 impl ToolName {
+    /// 1 to 255 characters of [`shown_text`] without markup, NFC.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let t = s.trim();
+        let t = shown_text(s.trim())?;
         let chars = t.chars().count();
         if chars == 0 || chars > 255 {
             return Err("must be 1 to 255 characters".into());
@@ -69,8 +70,43 @@ impl ToolName {
         if t.chars().any(char::is_control) {
             return Err("must not contain control characters".into());
         }
-        Ok(Self(t.to_owned()))
+        refuse_markup(&t)?;
+        Ok(Self(t))
     }
+}
+
+/// Characters that change what a reader sees without being seen: zero-width
+/// characters, bidirectional embeddings, overrides and isolates, the word
+/// joiner family and the byte-order mark. A tool's name or description with
+/// one can read as another tool's, or hide text from a reviewer.
+fn is_spoofing(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FEFF}')
+}
+
+/// Text shown to people and to MCP clients (names, descriptions): refused
+/// when it holds a [spoofing](is_spoofing) character, else NFC-normalised so
+/// that one name has one spelling.
+pub fn shown_text(s: &str) -> Result<String, String> {
+    if let Some(c) = s.chars().find(|c| is_spoofing(*c)) {
+        return Err(format!(
+            "must not contain invisible or bidirectional control characters (found U+{:04X})",
+            u32::from(c)
+        ));
+    }
+    Ok(unicode_normalization::UnicodeNormalization::nfc(s).collect())
+}
+
+/// Names are plain text: `<` and `>` would be markup wherever one is rendered.
+fn refuse_markup(name: &str) -> Result<(), String> {
+    if name.contains(['<', '>']) {
+        return Err("must be plain text (no < or >)".into());
+    }
+    Ok(())
 }
 
 /// `MAJOR.MINOR.PATCH`, each a number without leading zeros (SemVer 2.0 core).
@@ -314,7 +350,11 @@ impl ToolConfig {
                             continue;
                         };
                         match t.get("name").and_then(Value::as_str) {
-                            Some(n) if !n.is_empty() && n.len() <= 128 => {}
+                            Some(n) if !n.is_empty() && n.len() <= 128 => {
+                                if let Err(why) = shown_text(n).and_then(|n| refuse_markup(&n)) {
+                                    push(at(&["tools", &idx, "name"]), "value_error", &why);
+                                }
+                            }
                             _ => push(
                                 at(&["tools", &idx, "name"]),
                                 "missing",
@@ -322,12 +362,21 @@ impl ToolConfig {
                             ),
                         }
                         if let Some(d) = t.get("description") {
-                            if !d.is_string() {
-                                push(
+                            match d.as_str() {
+                                None => push(
                                     at(&["tools", &idx, "description"]),
                                     "string_type",
                                     "must be a string",
-                                );
+                                ),
+                                Some(d) => {
+                                    if let Err(why) = shown_text(d) {
+                                        push(
+                                            at(&["tools", &idx, "description"]),
+                                            "value_error",
+                                            &why,
+                                        );
+                                    }
+                                }
                             }
                         }
                         for key in ["inputSchema", "input_schema"] {

@@ -159,3 +159,81 @@ async fn bodies_that_do_not_say_they_are_json_are_415_and_change_nothing() {
         assert_eq!(status, 201, "{declared}: {reply}");
     }
 }
+
+#[tokio::test]
+async fn names_and_descriptions_that_could_spoof_are_refused_and_text_is_nfc() {
+    let app = spawn_app().await;
+    let dev = app.user("spoofer", "developer").await;
+    let with = |field: &str, value: serde_json::Value| {
+        let mut body =
+            mcp_platform_tests::tool_body(&format!("spoof-{}", uuid::Uuid::new_v4().simple()));
+        match field {
+            "tool" => body["config"]["tools"][0]["name"] = value,
+            "tool_description" => body["config"]["tools"][0]["description"] = value,
+            _ => body[field] = value,
+        }
+        body
+    };
+    for (field, value, loc) in [
+        ("name", "Weather\u{202E}rehtaeW", "body.name"),
+        ("name", "Wea\u{200B}ther", "body.name"),
+        ("name", "<b>Weather</b>", "body.name"),
+        (
+            "description",
+            "Safe\u{2066} hidden\u{2069}",
+            "body.description",
+        ),
+        ("description", "\u{FEFF}Weather", "body.description"),
+        ("tool", "get_\u{200D}weather", "body.config.tools.0.name"),
+        ("tool", "<img src=x>", "body.config.tools.0.name"),
+        (
+            "tool_description",
+            "reads \u{202D}files",
+            "body.config.tools.0.description",
+        ),
+    ] {
+        let reply = app
+            .post(
+                "/api/v1/mcps",
+                Some(&dev.access_token),
+                with(field, json!(value)),
+            )
+            .await;
+        assert_eq!(reply.status, 422, "{value:?}: {}", reply.text);
+        assert_eq!(
+            mcp_platform_tests::error_locs(&reply),
+            [loc],
+            "{value:?}: {}",
+            reply.text
+        );
+    }
+    let decomposed = app
+        .post(
+            "/api/v1/mcps",
+            Some(&dev.access_token),
+            with("name", json!("Cafe\u{0301} forecast")),
+        )
+        .await;
+    assert_eq!(decomposed.status, 201, "{}", decomposed.text);
+    assert_eq!(
+        decomposed.body["name"], "Caf\u{00E9} forecast",
+        "stored composed (NFC)"
+    );
+    let path = format!(
+        "/api/v1/mcps/{}",
+        decomposed.body["id"].as_str().expect("id")
+    );
+    let patched = app
+        .patch(
+            &path,
+            Some(&dev.access_token),
+            json!({"description": "a\u{200F}b"}),
+        )
+        .await;
+    assert_eq!(
+        mcp_platform_tests::error_locs(&patched),
+        ["body.description"],
+        "{}",
+        patched.text
+    );
+}
