@@ -212,7 +212,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate { action, .. } => {
-            std::fs::create_dir_all(&settings.data_dir)?;
+            mcp_platform::state::create_data_dir(&settings.data_dir)?;
             let (migrator, pool) = migration_target(&settings).await?;
             let pool = &pool;
             match action {

@@ -96,9 +96,7 @@ impl AppState {
             == Some(Dialect::Sqlite)
             || matches!(settings.jwt_secret, JwtSecretSource::File(_));
         if needs_data_dir {
-            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-                format!("creating data directory {}", settings.data_dir.display())
-            })?;
+            create_data_dir(&settings.data_dir)?;
         }
         let store = SqlStore::connect(settings.database_url.expose())
             .await
@@ -469,6 +467,26 @@ fn shared_state_adapters(
         limiter: Arc::new(MemoryRateLimiter::default()),
         events: Arc::new(MemoryEventBus::default()),
     })
+}
+
+/// Creates the data directory (and missing parents) 0700, and makes an
+/// existing one 0700: it holds the database and the signing secret, which
+/// no other local user has any business reading.
+pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
+    let context = || format!("creating data directory {}", dir.display());
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir).with_context(context)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(context)?;
+    }
+    #[cfg(not(unix))]
+    builder.create(dir).with_context(context)?;
+    Ok(())
 }
 
 /// The embedded default keeps a generated secret so tokens survive restarts.

@@ -237,3 +237,36 @@ async fn names_and_descriptions_that_could_spoof_are_refused_and_text_is_nfc() {
         patched.text
     );
 }
+
+#[tokio::test]
+async fn the_data_directory_and_every_file_in_it_are_private() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // The harness makes the directory 0755, as an operator's mkdir would.
+    let dir = mcp_platform_tests::tempdir::TempDir::new();
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let app = mcp_platform_tests::spawn_app_in(dir, &[]).await;
+    let dev = app.user("filer", "developer").await;
+    app.create_tool(&dev.access_token, "written").await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("exists").mode() & 0o777;
+    assert_eq!(mode(app.data_dir()), 0o700, "the data directory");
+    let files: Vec<_> = std::fs::read_dir(app.data_dir())
+        .expect("listed")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    if !mcp_platform_tests::backends::services_mode() {
+        for name in [
+            "mcp-platform.db",
+            "mcp-platform.db-wal",
+            "mcp-platform.db-shm",
+        ] {
+            assert!(
+                files.iter().any(|f| f.ends_with(name)),
+                "{name} in {files:?}"
+            );
+        }
+    }
+    assert!(!files.is_empty(), "the secret at least");
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+}

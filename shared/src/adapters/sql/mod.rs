@@ -76,6 +76,9 @@ impl SqlStore {
         let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
         let pool = match dialect {
             Dialect::Sqlite => {
+                if let Some(path) = sqlite_file(url) {
+                    private_database_files(&path)?;
+                }
                 let url = sqlite_url_creating(url);
                 options
                     .max_connections(8)
@@ -133,6 +136,46 @@ impl SqlStore {
             Dialect::MySql => &SQLITE_MIGRATOR,
         }
     }
+}
+
+/// The file of a `sqlite://` URL (`None` for an in-memory database).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
+/// Creates the database file 0600 before SQLite does (SQLite gives its
+/// `-wal` and `-shm` files the database file's mode), and tightens an
+/// existing one and its companions to 0600.
+fn private_database_files(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let context = || format!("creating the database file {}", path.display());
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(anyhow::Error::new(e).context(context())),
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| anyhow::Error::new(e).context(context()))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// `sqlite://file` opens read-write but does not create; add `mode=rwc`.
