@@ -34,6 +34,11 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::CACHE_CONTROL, "no-store"),
+        // JSON and event streams load nothing; the docs page sets its own.
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ),
     ];
     let mut router = routes
         .fallback(|| async { Error::not_found("route", "") })
@@ -52,6 +57,14 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             name,
             HeaderValue::from_static(value),
+        ));
+    }
+    // Browsers that reached us over https keep to it; over plain http the
+    // header means nothing and would only mislead.
+    if settings.public_url.starts_with("https://") {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         ));
     }
     router

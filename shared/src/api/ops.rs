@@ -25,6 +25,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics))
         .routes(routes!(openapi_json))
         .routes(routes!(docs))
+        // Static files of the docs page: not API operations, not in the document.
+        .route("/api/docs/{file}", axum::routing::get(docs_asset))
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -136,34 +138,62 @@ async fn openapi_json() -> Response {
 
 #[utoipa::path(get, path = "/api/docs", tag = "ops",
     responses((status = 200, description = "An HTML page rendering the OpenAPI document", content_type = "text/html")))]
-async fn docs() -> Html<&'static str> {
-    Html(DOCS_PAGE)
+async fn docs() -> Response {
+    (
+        [(header::CONTENT_SECURITY_POLICY, DOCS_CSP)],
+        Html(DOCS_PAGE),
+    )
+        .into_response()
 }
 
-/// Swagger UI from a CDN when the browser can reach one; otherwise a plain
-/// list of every operation rendered from `/api/openapi.json` by a few lines of JS.
+/// Everything the docs page loads comes from this server: no CDN, so it
+/// works offline, and no inline script. Swagger UI sets inline styles and
+/// uses `data:` images.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
+
 const DOCS_PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>MCP Platform API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css">
-<style>body{font-family:system-ui,sans-serif;margin:0}#plain{padding:1rem 2rem}code{background:#f3f3f3;padding:0 .3em}</style>
+<link rel="stylesheet" href="/api/docs/swagger-ui.css">
+<script src="/api/docs/swagger-ui-bundle.js"></script>
+<script src="/api/docs/init.js"></script>
 </head><body>
-<div id="swagger-ui"></div><div id="plain"></div>
-<script>
-function plain(spec){
-  var out=['<h1>'+spec.info.title+' '+spec.info.version+'</h1>'];
-  Object.keys(spec.paths).sort().forEach(function(p){
-    Object.keys(spec.paths[p]).forEach(function(m){
-      var op=spec.paths[p][m];
-      out.push('<p><code>'+m.toUpperCase()+' '+p+'</code> '+(op.summary||op.description||'')+'</p>');
-    });
-  });
-  document.getElementById('plain').innerHTML=out.join('');
-}
-var s=document.createElement('script');
-s.src='https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js';
-s.onload=function(){SwaggerUIBundle({url:'/api/openapi.json',dom_id:'#swagger-ui'});};
-s.onerror=function(){fetch('/api/openapi.json').then(function(r){return r.json()}).then(plain);};
-document.head.appendChild(s);
-</script>
+<div id="swagger-ui"></div>
 <noscript>The OpenAPI document is at <a href="/api/openapi.json">/api/openapi.json</a>.</noscript>
 </body></html>"#;
+
+/// The vendored Swagger UI files (`shared/assets/swagger-ui/`), compiled in.
+const DOCS_ASSETS: [(&str, &str, &[u8]); 3] = [
+    (
+        "swagger-ui-bundle.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
+    ),
+    (
+        "swagger-ui.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
+    ),
+    (
+        "init.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/swagger-ui/init.js"),
+    ),
+];
+
+/// One of [`DOCS_ASSETS`]; they change only with the binary, so browsers
+/// may keep them a day.
+async fn docs_asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match DOCS_ASSETS.iter().find(|(file, _, _)| *file == name) {
+        Some((_, content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => crate::error::Error::not_found("docs_asset", name).into_response(),
+    }
+}

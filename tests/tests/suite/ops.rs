@@ -471,9 +471,65 @@ async fn docs_is_an_html_page_that_loads_the_openapi_document() {
         reply.text.to_lowercase().contains("<html"),
         "an HTML document"
     );
+    let csp = reply.header("content-security-policy").unwrap_or_default();
     assert!(
-        reply.text.contains("/api/openapi.json"),
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "a CSP that allows only this origin's scripts: {csp:?}"
+    );
+    // Everything the page loads is served here (it works offline): every
+    // src and href is a path of ours, and each one answers.
+    let referenced: Vec<&str> = reply
+        .text
+        .split(['"', '\''])
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, v)| v)
+        .filter(|v| v.starts_with('/') || v.contains("://"))
+        .collect();
+    assert!(referenced.len() >= 3, "{referenced:?}");
+    for url in referenced {
+        assert!(url.starts_with('/'), "{url} is on another origin");
+        let asset = app.get(url, None).await;
+        assert_eq!(asset.status, 200, "{url}");
+    }
+    let bundle = app.get("/api/docs/swagger-ui-bundle.js", None).await;
+    assert!(bundle
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/javascript"));
+    assert!(
+        bundle.text.contains("SwaggerUIBundle"),
+        "the real Swagger UI"
+    );
+    assert_eq!(app.get("/api/docs/nope.js", None).await.status, 404);
+    let init = app.get("/api/docs/init.js", None).await;
+    assert!(
+        init.text.contains("/api/openapi.json"),
         "it renders /api/openapi.json"
+    );
+}
+
+#[tokio::test]
+async fn json_answers_carry_a_csp_and_hsts_follows_an_https_public_url() {
+    let plain = spawn_app().await;
+    let health = plain.get("/health", None).await;
+    assert_eq!(
+        health.header("content-security-policy"),
+        Some("default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+    );
+    assert_eq!(
+        health.header("strict-transport-security"),
+        None,
+        "plain http"
+    );
+    let tls =
+        mcp_platform_tests::spawn_app_with(&[("PUBLIC_URL", "https://mcp.example.com")]).await;
+    assert!(
+        tls.get("/health", None)
+            .await
+            .header("strict-transport-security")
+            .is_some_and(|v| v.starts_with("max-age=")),
+        "HSTS behind an https public URL"
     );
 }
 
