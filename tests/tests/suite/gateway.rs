@@ -289,6 +289,13 @@ async fn deployments_are_created_listed_read_and_stopped_once_per_tool() {
         .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
         .await;
     assert_eq!(never.status, 404, "a slug never deployed is a 404");
+    // Without credentials the two cannot be told from a private deployment.
+    for slug in ["never-deployed", d.slug.as_str()] {
+        let anonymous = Mcp::new(&app, slug, None)
+            .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .await;
+        assert_eq!(anonymous.status, 401, "{slug} asked anonymously");
+    }
     // The tool is free for a new deployment.
     let redeploy = app
         .post(

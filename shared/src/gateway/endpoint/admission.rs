@@ -62,7 +62,9 @@ fn origin_of(url: &str) -> Option<String> {
 }
 
 /// What every `/mcp/{slug}` method checks first, in order: the Origin, that
-/// the slug names a live deployment, and the caller's right to call it.
+/// the slug names a live deployment (for a caller without credentials, a
+/// 401 when it does not, as for a private one), and the caller's right to
+/// call it.
 pub(super) async fn admit(
     state: &AppState,
     slug: &str,
@@ -71,11 +73,18 @@ pub(super) async fn admit(
 ) -> Result<(Arc<Live>, Caller), Response> {
     let headers = &parts.headers;
     check_origin(state, headers).map_err(IntoResponse::into_response)?;
-    let live = state
-        .gateway
-        .live_for_slug(state, slug)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let anonymous =
+        !headers.contains_key(header::AUTHORIZATION) && !headers.contains_key("x-api-key");
+    let live = match state.gateway.live_for_slug(state, slug).await {
+        Ok(live) => live,
+        // Without credentials, a slug that names nothing (or nothing that
+        // serves) answers like a private deployment: anonymous probing
+        // cannot tell which slugs exist.
+        Err(Error::NotFound { .. } | Error::NotServing { .. }) if anonymous => {
+            return Err(unauthorized(Error::Unauthorized("authentication required")))
+        }
+        Err(e) => return Err(e.into_response()),
+    };
     let caller = authenticate(state, parts, ip, &live).await?;
     Ok((live, caller))
 }
