@@ -213,15 +213,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Migrate { action, .. } => {
             mcp_platform::state::create_data_dir(&settings.data_dir)?;
-            let (migrator, pool) = migration_target(&settings).await?;
-            let pool = &pool;
+            let target = migration_target(&settings).await?;
+            let (migrator, pool) = (target.migrator(), target.pool());
             match action {
                 MigrateAction::Up => {
-                    let applied = migrate::up(migrator, pool).await?;
+                    let applied = target.locked(migrate::up(migrator, pool)).await?;
                     println!("applied {} migration(s): {applied:?}", applied.len());
                 }
                 MigrateAction::Down { steps } => {
-                    let reverted = migrate::down(migrator, pool, steps).await?;
+                    let reverted = target.locked(migrate::down(migrator, pool, steps)).await?;
                     println!("reverted {} migration(s): {reverted:?}", reverted.len());
                 }
                 MigrateAction::Status => {

@@ -102,10 +102,14 @@ impl AppState {
             .await
             .context("opening the database")?;
         store
-            .migrator()
-            .run(store.pool())
-            .await
-            .context("applying database migrations")?;
+            .with_migration_lock(async {
+                store
+                    .migrator()
+                    .run(store.pool())
+                    .await
+                    .context("applying database migrations")
+            })
+            .await?;
 
         let secret = match &settings.jwt_secret {
             JwtSecretSource::Given(secret) => secret.clone(),
@@ -169,13 +173,33 @@ impl AppState {
 
 /// The configured database and its dialect's migrations, opened without
 /// migrating: what `mcp-platform migrate` works on.
-pub async fn migration_target(
-    settings: &Settings,
-) -> anyhow::Result<(&'static sqlx::migrate::Migrator, sqlx::AnyPool)> {
+pub async fn migration_target(settings: &Settings) -> anyhow::Result<MigrationTarget> {
     let store = SqlStore::connect(settings.database_url.expose())
         .await
         .context("opening the database")?;
-    Ok((store.migrator(), store.pool().clone()))
+    Ok(MigrationTarget(store))
+}
+
+/// The database `migrate` works on: its migrations, its pool, its lock.
+pub struct MigrationTarget(SqlStore);
+
+impl MigrationTarget {
+    pub fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        self.0.migrator()
+    }
+
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        self.0.pool()
+    }
+
+    /// Runs `work` under the database's migration lock (see
+    /// `SqlStore::with_migration_lock`).
+    pub async fn locked<T>(
+        &self,
+        work: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        self.0.with_migration_lock(work).await
+    }
 }
 
 /// The provider `/analyze/*` jobs use: the chat API when one is configured

@@ -365,3 +365,96 @@ async fn on_mysql_up_down_up_leaves_the_same_schema() {
         "up, down, up leaves the same schema"
     );
 }
+
+// ------------------------------------------------------------ concurrent starts
+
+/// Four `migrate up` processes at once on one fresh database (as worker,
+/// scheduler and api replicas starting together do): every one succeeds and
+/// every migration is recorded once.
+fn four_at_once(binary: &Path, data_dir: &Path, database_url: Option<&str>) -> Vec<String> {
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut command = Command::new(binary);
+            command
+                .args(["migrate", "up", "--data-dir"])
+                .arg(data_dir)
+                .current_dir(data_dir)
+                .env_remove("DATABASE_URL")
+                .env("LOG_LEVEL", "warn")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            if let Some(url) = database_url {
+                command.env("DATABASE_URL", url);
+            }
+            command.spawn().expect("start mcp-platform")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().expect("wait");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success(),
+                "a concurrent migrate up failed: {text}"
+            );
+            text
+        })
+        .collect()
+}
+
+/// How many versions the outputs say were applied, in all.
+fn applied_in_total(outputs: &[String]) -> usize {
+    outputs
+        .iter()
+        .filter_map(|o| {
+            o.split("applied ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum()
+}
+
+#[test]
+fn four_processes_migrating_one_fresh_sqlite_database_at_once_all_succeed() {
+    let binary = platform_binary();
+    for _ in 0..3 {
+        let dir = TempDir::new();
+        let outputs = four_at_once(&binary, &dir.0, None);
+        assert_eq!(
+            applied_in_total(&outputs),
+            versions(&SQLITE_MIGRATOR).len(),
+            "each migration applied once: {outputs:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn four_processes_migrating_one_fresh_mysql_database_at_once_all_succeed() {
+    let Some(server) = mcp_platform_tests::backends::mysql_url() else {
+        eprintln!("MCP_TEST_MYSQL_URL is not set: the MySQL migration race needs a MySQL server");
+        return;
+    };
+    let binary = platform_binary();
+    for _ in 0..2 {
+        let db = mcp_platform_tests::backends::MysqlDatabase::create(&server).await;
+        let dir = TempDir::new();
+        let (binary, data, url) = (binary.clone(), dir.0.clone(), db.url.clone());
+        let outputs = tokio::task::spawn_blocking(move || four_at_once(&binary, &data, Some(&url)))
+            .await
+            .expect("joined");
+        let store = SqlStore::connect(&db.url).await.expect("mysql connects");
+        assert_eq!(
+            applied_in_total(&outputs),
+            versions(store.migrator()).len(),
+            "each migration applied once: {outputs:?}"
+        );
+    }
+}

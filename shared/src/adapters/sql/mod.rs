@@ -59,6 +59,8 @@ impl Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// The database file, for SQLite on disk.
+    file: Option<std::path::PathBuf>,
 }
 
 /// How long a request waits for a connection before it is a 503: a database
@@ -74,10 +76,14 @@ impl SqlStore {
             anyhow::anyhow!("unsupported database URL scheme (expected sqlite:// or mysql://)")
         })?;
         let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        let file = match dialect {
+            Dialect::Sqlite => sqlite_file(url),
+            Dialect::MySql => None,
+        };
         let pool = match dialect {
             Dialect::Sqlite => {
-                if let Some(path) = sqlite_file(url) {
-                    private_database_files(&path)?;
+                if let Some(path) = &file {
+                    private_database_files(path)?;
                 }
                 let url = sqlite_url_creating(url);
                 options
@@ -111,7 +117,50 @@ impl SqlStore {
                     .await?
             }
         };
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            dialect,
+            file,
+        })
+    }
+
+    /// Runs `migrate` holding the database's migration lock, so processes
+    /// that start together (api replicas, worker, scheduler, a migrate job)
+    /// apply each migration once and never see one half-applied: a MySQL
+    /// advisory lock (`GET_LOCK`, held by one connection for the duration),
+    /// an exclusive `flock` on `{database}-migrate.lock` for SQLite (one host
+    /// by nature). Waits up to [`MIGRATION_LOCK_WAIT`] for another holder.
+    pub async fn with_migration_lock<T, F>(&self, migrate: F) -> anyhow::Result<T>
+    where
+        F: std::future::Future<Output = anyhow::Result<T>>,
+    {
+        match (self.dialect, &self.file) {
+            (Dialect::MySql, _) => {
+                let mut conn = self.pool.acquire().await?;
+                let wait = MIGRATION_LOCK_WAIT.as_secs().to_string();
+                let row = sqlx::query(&format!("SELECT GET_LOCK('{MIGRATION_LOCK}', {wait})"))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let got: Option<i64> = sqlx::Row::try_get(&row, 0)?;
+                anyhow::ensure!(
+                    got == Some(1),
+                    "another process held the migration lock for {wait} s; is a migration stuck?"
+                );
+                let result = migrate.await;
+                sqlx::query(&format!("SELECT RELEASE_LOCK('{MIGRATION_LOCK}')"))
+                    .execute(&mut *conn)
+                    .await?;
+                result
+            }
+            (Dialect::Sqlite, Some(file)) => {
+                let lock = lock_file(file).await?;
+                let result = migrate.await;
+                drop(lock);
+                result
+            }
+            // In memory: nobody else can see the database.
+            (Dialect::Sqlite, None) => migrate.await,
+        }
     }
 
     pub async fn connect_sqlite_file(path: &Path) -> anyhow::Result<Self> {
@@ -134,6 +183,37 @@ impl SqlStore {
             Dialect::MySql => &MYSQL_MIGRATOR,
             #[cfg(not(feature = "mysql"))]
             Dialect::MySql => &SQLITE_MIGRATOR,
+        }
+    }
+}
+
+/// The MySQL advisory lock migrations run under.
+const MIGRATION_LOCK: &str = "mcp_platform_migrations";
+/// How long a process waits for another one's migrations.
+const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(120);
+
+/// Takes an exclusive `flock` on the database's lock file (created 0600),
+/// waiting on the blocking pool at most [`MIGRATION_LOCK_WAIT`]; the lock
+/// goes with the returned file (and with the process, should it die).
+async fn lock_file(database: &Path) -> anyhow::Result<std::fs::File> {
+    let path = std::path::PathBuf::from(format!("{}-migrate.lock", database.display()));
+    let deadline = std::time::Instant::now() + MIGRATION_LOCK_WAIT;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("opening the migration lock {}: {e}", path.display()))?;
+    loop {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => {
+                anyhow::bail!("taking the migration lock {}: {e}", path.display())
+            }
         }
     }
 }
