@@ -137,12 +137,22 @@ impl Error {
     }
 }
 
+/// What `ErrorBody.detail` holds, for the OpenAPI document: a sentence, or
+/// (422) the list of field errors. The body itself builds it as JSON.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum ErrorDetail {
+    Message(String),
+    Fields(Vec<FieldError>),
+}
+
 /// The SPEC §3 error body. Optional members are omitted when they do not apply.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error_code: &'static str,
     /// A sentence, or for 422 the list of field errors.
-    #[schema(value_type = Object)]
+    #[schema(value_type = ErrorDetail)]
     pub detail: serde_json::Value,
     pub request_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
