@@ -477,8 +477,9 @@ pub struct SearchResult {
     /// Relevance in [0, 1]: the cosine similarity of the document's closest
     /// chunk to the query (0 when negative), raised by the IDF-weighted share
     /// of the query's words the document contains: `c + (1 − c) · 0.5 · l`.
-    /// It does not depend on the other results, so a threshold means the
-    /// same in every query; its scale is the embedder's (docs/search.md).
+    /// It does not depend on how the other results score, so a threshold
+    /// means the same in every query; its scale is the embedder's
+    /// (docs/search.md).
     similarity_score: f32,
     #[schema(value_type = Object)]
     metadata: Value,

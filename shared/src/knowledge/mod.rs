@@ -21,7 +21,8 @@
 //!
 //! `similarity_score` is [`relevance`]: the best chunk's cosine similarity,
 //! raised by the share of the query's terms the document contains, in
-//! [0, 1] and independent of the other documents; results are ranked by it.
+//! [0, 1] and independent of how the other results score; results are
+//! ranked by it.
 //! What counts as relevant enough is a threshold per embedder
 //! (`config::knowledge`; docs/search.md gives the figures).
 
@@ -578,9 +579,9 @@ impl Knowledge {
 /// the query's terms its best lexical chunk contains, combined as two
 /// independent pieces of evidence, `c + (1 − c) · LEXICAL_WEIGHT · l`.
 /// With no shared word it is the cosine itself; sharing every query term
-/// moves it half-way from the cosine to 1. It does not depend on the other
-/// documents, so one threshold means the same in every query (per embedder:
-/// cosines of different models are on different scales).
+/// moves it half-way from the cosine to 1. It does not depend on how the
+/// other results score, so one threshold means the same in every query (per
+/// embedder: cosines of different models are on different scales).
 pub fn relevance(cosine: f32, coverage: f32) -> f32 {
     let c = cosine.clamp(0.0, 1.0);
     (c + (1.0 - c) * LEXICAL_WEIGHT * coverage.clamp(0.0, 1.0)).min(1.0)

@@ -703,6 +703,36 @@ mod qdrant_outage {
             health.text
         );
         assert_ne!(health.body["status"], "healthy", "{}", health.text);
+        let added_while_down = app
+            .post(
+                "/api/v1/knowledge/documents",
+                Some(token),
+                json!({"title": "Tide tables", "content": "High and low tide times for harbours along the coast."}),
+            )
+            .await;
+        assert_eq!(
+            (
+                added_while_down.status,
+                added_while_down.body["status"].as_str()
+            ),
+            (202, Some("pending")),
+            "stored, indexed once Qdrant is back: {}",
+            added_while_down.text
+        );
+        let deleted = app
+            .delete(
+                &format!(
+                    "/api/v1/knowledge/documents/{}",
+                    document_id.as_str().expect("id")
+                ),
+                Some(token),
+            )
+            .await;
+        assert_eq!(
+            deleted.status, 204,
+            "gone for readers at once: {}",
+            deleted.text
+        );
 
         qdrant.restart().await;
 
@@ -712,10 +742,25 @@ mod qdrant_outage {
             async || search(&app, token).await.status == 200,
         )
         .await;
-        let found = search(&app, token).await;
+        // What the outage left undone, the periodic sweep finishes.
+        let swept = app.state.knowledge.sweep().await.expect("sweep");
+        assert_eq!((swept.indexed, swept.deleted), (1, 1), "{swept:?}");
+        let tides = app
+            .post(
+                "/api/v1/knowledge/search",
+                Some(token),
+                json!({"query": "tide times in the harbour"}),
+            )
+            .await;
         assert_eq!(
-            found.body["results"][0]["document_id"], document_id,
-            "the restarted server kept its points: {}",
+            tides.body["results"][0]["document_id"], added_while_down.body["document_id"],
+            "{}",
+            tides.text
+        );
+        let found = search(&app, token).await;
+        assert!(
+            !found.text.contains(document_id.as_str().expect("id")),
+            "the document deleted during the outage is gone from the index: {}",
             found.text
         );
         let health = app.get("/health", None).await;
