@@ -107,7 +107,6 @@ impl Score {
 
 /// Recall@5 and precision@5 of results at or above one threshold.
 struct AtThreshold {
-    threshold: f32,
     recall: f64,
     precision: f64,
     /// Results returned for the queries nothing answers.
@@ -151,7 +150,6 @@ fn at_threshold(ranked: &Ranked, threshold: f32, mode: Mode) -> AtThreshold {
         }
     }
     AtThreshold {
-        threshold,
         recall: found as f64 / answerable as f64,
         precision: if returned == 0 {
             1.0
