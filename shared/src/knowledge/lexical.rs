@@ -43,7 +43,8 @@ pub struct LexicalHit<'a> {
     /// BM25: ranks chunks within one query, unbounded.
     pub score: f32,
     /// The share of the query's terms, weighted by IDF, that the chunk
-    /// contains: 1.0 when it has every term, 0.5 when it has the rarer half.
+    /// contains: 1.0 when it has every term, 0.5 when the terms it has carry
+    /// half the query's IDF weight.
     /// Unlike BM25 it is in [0, 1] and means the same in every query.
     pub coverage: f32,
 }

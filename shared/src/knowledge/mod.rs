@@ -441,17 +441,11 @@ impl Knowledge {
                 let coverage = e.coverage.as_ref().map_or(0.0, |(c, ..)| *c);
                 let score = relevance(cosine.unwrap_or(0.0), coverage);
                 // The snippet comes from whichever evidence weighs more.
-                let from_vector = cosine.unwrap_or(0.0).max(0.0) >= LEXICAL_WEIGHT * coverage;
+                let from_vector = cosine.unwrap_or(0.0) >= LEXICAL_WEIGHT * coverage;
                 let (_, snippet, payload) = match (e.cosine, e.coverage) {
-                    (Some(v), Some(l)) => {
-                        if from_vector {
-                            v
-                        } else {
-                            l
-                        }
-                    }
+                    (Some(v), Some(_)) if from_vector => v,
+                    (_, Some(l)) => l,
                     (Some(v), None) => v,
-                    (None, Some(l)) => l,
                     (None, None) => return None,
                 };
                 Some(Hit {
@@ -767,4 +761,25 @@ pub async fn rank_tools(
         .map(|(_, t)| t)
         .collect();
     Ok(crate::ports::Page { items, total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relevance;
+
+    #[test]
+    fn relevance_is_the_cosine_without_shared_words_and_rises_with_them_within_0_1() {
+        assert_eq!(relevance(0.42, 0.0), 0.42);
+        assert_eq!(relevance(-0.3, 0.0), 0.0, "a negative cosine counts as 0");
+        assert!((relevance(0.0, 1.0) - 0.5).abs() < 1e-6);
+        assert!((relevance(0.6, 1.0) - 0.8).abs() < 1e-6, "half-way to 1");
+        let mut last = 0.0;
+        for step in 0..=10u8 {
+            let coverage = f32::from(step) / 10.0;
+            let r = relevance(0.3, coverage);
+            assert!((0.0..=1.0).contains(&r) && r >= last, "{coverage}: {r}");
+            last = r;
+        }
+        assert_eq!(relevance(1.5, 2.0), 1.0);
+    }
 }
