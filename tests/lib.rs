@@ -13,6 +13,7 @@ pub mod backends;
 pub mod brokers;
 pub mod mcp_peers;
 pub mod moto;
+pub mod qdrant;
 
 pub struct TestApp {
     pub addr: SocketAddr,

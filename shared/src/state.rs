@@ -128,7 +128,7 @@ impl AppState {
         let tasks = task_store(&settings, &sql).await?;
         let jobs = job_queue(&settings, &sql).await?;
         health_checks.push(("queue", jobs.clone()));
-        let knowledge = knowledge(&settings, &sql).await?;
+        let knowledge = knowledge(&settings, &sql, &mut health_checks).await?;
 
         let analyser = llm_provider(settings.llm.as_ref())
             .map_err(|e| anyhow::anyhow!("LLM_BASE_URL: {e}"))?;
@@ -275,11 +275,12 @@ async fn job_queue(settings: &Settings, sql: &Arc<SqlStore>) -> anyhow::Result<A
     }
 }
 
-/// The configured embedder, the embedded vector index and the relational
-/// document store.
+/// The configured embedder, the vector index (embedded, or Qdrant, which
+/// `/health` then probes) and the relational document store.
 async fn knowledge(
     settings: &Settings,
     sql: &Arc<SqlStore>,
+    health_checks: &mut Vec<HealthCheck>,
 ) -> anyhow::Result<Arc<crate::knowledge::Knowledge>> {
     use crate::config::EmbeddingProvider;
     use crate::ports::{Embedder, VectorIndex};
@@ -320,17 +321,24 @@ async fn knowledge(
     };
     let vectors: Arc<dyn VectorIndex> = match &k.qdrant_url {
         #[cfg(feature = "qdrant")]
-        Some(url) => Arc::new(
-            crate::adapters::qdrant::QdrantIndex::connect(
-                url,
-                k.qdrant_api_key.as_ref().map(|s| s.expose().to_owned()),
-            )
-            .map_err(|e| anyhow::anyhow!("QDRANT_URL: {e}"))?,
-        ),
+        Some(url) => {
+            let qdrant = Arc::new(
+                crate::adapters::qdrant::QdrantIndex::connect(
+                    url,
+                    k.qdrant_api_key.as_ref().map(|s| s.expose().to_owned()),
+                )
+                .map_err(|e| anyhow::anyhow!("QDRANT_URL: {e}"))?,
+            );
+            health_checks.push(("qdrant", qdrant.clone()));
+            qdrant
+        }
         #[cfg(not(feature = "qdrant"))]
-        Some(_) => anyhow::bail!(
-            "configuration error: VECTOR_INDEX: qdrant needs a build with the `qdrant` cargo feature"
-        ),
+        Some(_) => {
+            let _ = health_checks;
+            anyhow::bail!(
+                "configuration error: VECTOR_INDEX: qdrant needs a build with the `qdrant` cargo feature"
+            )
+        }
         None => Arc::new(
             crate::adapters::embedded::FlatIndex::open(sql.as_ref().clone())
                 .await

@@ -135,10 +135,13 @@ impl QdrantIndex {
 /// gRPC status codes compared as numbers, so this module needs no direct
 /// dependency on tonic.
 mod tonic_code {
+    pub const CANCELLED: i32 = 1;
+    pub const UNKNOWN: i32 = 2;
     pub const DEADLINE_EXCEEDED: i32 = 4;
     pub const NOT_FOUND: i32 = 5;
     pub const ALREADY_EXISTS: i32 = 6;
     pub const RESOURCE_EXHAUSTED: i32 = 8;
+    pub const INTERNAL: i32 = 13;
     pub const UNAVAILABLE: i32 = 14;
 }
 
@@ -150,15 +153,33 @@ fn status_code(e: &QdrantError) -> Option<i32> {
     }
 }
 
+/// Whether the server never answered: refused, reset or timed out. The
+/// client reports a connection it could not open as `Internal` ("Failed to
+/// connect to …", qdrant-client's channel pool) and a broken one as
+/// `Unknown` ("transport error"), so the code alone cannot tell an outage
+/// from a fault of a server that did answer; the message can.
+fn unreachable(e: &QdrantError) -> bool {
+    let QdrantError::ResponseError { status } = e else {
+        return matches!(e, QdrantError::Io(_));
+    };
+    match status.code() as i32 {
+        tonic_code::UNAVAILABLE | tonic_code::DEADLINE_EXCEEDED | tonic_code::CANCELLED => true,
+        tonic_code::INTERNAL | tonic_code::UNKNOWN => {
+            let message = status.message();
+            message.starts_with("Failed to connect") || message.contains("transport error")
+        }
+        _ => false,
+    }
+}
+
 /// Driver errors become the platform's: an unreachable or overloaded
-/// server is `Unavailable` (retryable), a missing collection `NotFound`.
+/// server is `Unavailable` (503, retryable; the message names Qdrant for
+/// the log), a missing collection `NotFound`.
 fn translate(e: QdrantError, collection: &str) -> Error {
+    if unreachable(&e) || status_code(&e) == Some(tonic_code::RESOURCE_EXHAUSTED) {
+        return Error::Unavailable(format!("qdrant: {e}"));
+    }
     match status_code(&e) {
-        Some(
-            tonic_code::UNAVAILABLE
-            | tonic_code::DEADLINE_EXCEEDED
-            | tonic_code::RESOURCE_EXHAUSTED,
-        ) => Error::Unavailable(format!("qdrant: {e}")),
         Some(tonic_code::NOT_FOUND) => missing(collection),
         _ => Error::Internal(anyhow!("qdrant: {e}")),
     }
@@ -380,6 +401,33 @@ impl VectorIndex for QdrantIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A port nothing listens on: what a stopped Qdrant looks like.
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+
+    #[tokio::test]
+    async fn a_server_that_does_not_answer_is_unavailable_not_internal() {
+        let index = QdrantIndex::connect(&format!("http://127.0.0.1:{}", closed_port()), None)
+            .expect("the client builds without connecting");
+        let searched = index
+            .search("documents", &[1.0, 0.0], &VectorFilter::default(), 5)
+            .await;
+        assert!(
+            matches!(&searched, Err(Error::Unavailable(m)) if m.starts_with("qdrant")),
+            "search: {searched:?}"
+        );
+        let upserted = index.ensure_collection("documents", 2).await;
+        assert!(
+            matches!(&upserted, Err(Error::Unavailable(_))),
+            "{upserted:?}"
+        );
+        assert!(matches!(index.ping().await, Err(Error::Unavailable(_))));
+    }
 
     #[test]
     fn an_empty_filter_filters_nothing() {

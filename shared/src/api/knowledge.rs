@@ -436,7 +436,9 @@ pub struct SearchRequest {
     /// 1 to 50, default 10.
     limit: Option<u32>,
     filters: Option<SearchFilters>,
-    /// 0 to 1: results scoring less are left out.
+    /// 0 to 1: results whose `similarity_score` is lower are left out.
+    /// Default: `SEARCH_MIN_SCORE`, whose own default is chosen per embedder
+    /// (docs/search.md).
     min_score: Option<f32>,
 }
 
@@ -472,8 +474,12 @@ pub struct SearchResult {
     title: String,
     /// The document's best-matching chunk.
     content_snippet: String,
-    /// Reciprocal-rank fusion of the lexical (BM25) and vector rankings,
-    /// scaled so 1.0 is "first in both"; comparable within one query only.
+    /// Relevance in [0, 1]: the cosine similarity of the document's closest
+    /// chunk to the query (0 when negative), raised by the IDF-weighted share
+    /// of the query's words the document contains: `c + (1 − c) · 0.5 · l`.
+    /// It does not depend on how the other results score, so a threshold
+    /// means the same in every query; its scale is the embedder's
+    /// (docs/search.md).
     similarity_score: f32,
     #[schema(value_type = Object)]
     metadata: Value,
@@ -505,7 +511,9 @@ async fn search(
         tool_id: filters.tool_id,
         visible_to: viewer(&principal),
     };
-    let min_score = req.min_score.unwrap_or(0.0);
+    let min_score = req
+        .min_score
+        .unwrap_or(state.settings.knowledge.search_min_score);
     let hits: Vec<_> = state
         .knowledge
         .search(DOCUMENTS, &req.query, &filter, usize::MAX)

@@ -17,6 +17,24 @@ pub enum EmbeddingProvider {
     Local,
 }
 
+impl EmbeddingProvider {
+    /// The default relevance thresholds of this embedder: (`GET /mcps?q=`,
+    /// knowledge search). Relevance builds on the cosine, whose scale is the
+    /// model's, so each embedder has its own; they were chosen on the
+    /// retrieval set in tests/retrieval/ (figures in docs/search.md).
+    pub fn default_thresholds(self) -> (f32, f32) {
+        match self {
+            Self::Offline => (0.25, 0.25),
+            Self::Local => (0.35, 0.45),
+            // A guess, not a measurement (no embedding server is reachable
+            // here): MiniLM's, a little lower for the knowledge base, as
+            // OpenAI's text-embedding-3 models tend to give related text
+            // lower cosines than MiniLM does.
+            Self::OpenAi => (0.35, 0.4),
+        }
+    }
+}
+
 /// Settings of the knowledge base: the embedder and search.
 #[derive(Debug, Clone)]
 pub struct KnowledgeSettings {
@@ -42,8 +60,13 @@ pub struct KnowledgeSettings {
     /// `KNOWLEDGE_INLINE_MAX_CHARS`: larger documents embed in a job.
     pub inline_max_chars: usize,
     /// `SEARCH_CATALOG_MIN_SIMILARITY`: `GET /mcps?q=` also lists tools
-    /// with no shared word whose cosine similarity reaches this (0 to 1).
+    /// with no shared word whose relevance reaches this (0 to 1; default
+    /// per embedder, [`EmbeddingProvider::default_thresholds`]).
     pub catalog_min_similarity: f32,
+    /// `SEARCH_MIN_SCORE`: knowledge search leaves out results below this
+    /// relevance unless the request gives `min_score` (0 to 1; default per
+    /// embedder).
+    pub search_min_score: f32,
     /// `VECTOR_INDEX=qdrant` with `QDRANT_URL` (gRPC, e.g.
     /// `http://127.0.0.1:6334`): Qdrant; unset or `embedded`: the embedded index.
     pub qdrant_url: Option<String>,
@@ -84,6 +107,7 @@ impl KnowledgeSettings {
             ));
         }
         let qdrant_url = qdrant_url(source)?;
+        let (catalog_default, search_default) = provider.default_thresholds();
         Ok(Self {
             qdrant_url,
             qdrant_api_key: source
@@ -114,12 +138,22 @@ impl KnowledgeSettings {
             )?,
             catalog_min_similarity: source.parsed(
                 &["SEARCH_CATALOG_MIN_SIMILARITY"],
-                0.5,
+                catalog_default,
                 "a number from 0 to 1",
-                |s| s.parse::<f32>().ok().filter(|v| (0.0..=1.0).contains(v)),
+                unit_interval,
+            )?,
+            search_min_score: source.parsed(
+                &["SEARCH_MIN_SCORE"],
+                search_default,
+                "a number from 0 to 1",
+                unit_interval,
             )?,
         })
     }
+}
+
+fn unit_interval(s: &str) -> Option<f32> {
+    s.parse::<f32>().ok().filter(|v| (0.0..=1.0).contains(v))
 }
 
 /// `VECTOR_INDEX=qdrant` with its `QDRANT_URL`; unset or `embedded` is the

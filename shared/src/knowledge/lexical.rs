@@ -40,7 +40,13 @@ pub struct Bm25 {
 /// One chunk's score.
 pub struct LexicalHit<'a> {
     pub chunk: &'a LexicalChunk,
+    /// BM25: ranks chunks within one query, unbounded.
     pub score: f32,
+    /// The share of the query's terms, weighted by IDF, that the chunk
+    /// contains: 1.0 when it has every term, 0.5 when the terms it has carry
+    /// half the query's IDF weight.
+    /// Unlike BM25 it is in [0, 1] and means the same in every query.
+    pub coverage: f32,
 }
 
 /// The terms a chunk is indexed under: its document's title, then its text.
@@ -140,14 +146,22 @@ impl Bm25 {
         // Dense accumulators: common terms touch most chunks, and a hash map
         // per posting cost more than the whole rest of a search.
         let mut scores = vec![0f32; self.slots.len()];
+        let mut matched = vec![0f32; self.slots.len()];
         let mut touched: Vec<u32> = Vec::new();
+        let idf = |df: f32| ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+        // A term no chunk has weighs as much as the rarest: a query word the
+        // corpus lacks lowers every chunk's coverage.
+        let query_weight: f32 = terms
+            .iter()
+            .map(|t| idf(self.postings.get(t).map_or(0.0, |l| l.len() as f32)))
+            .sum();
         for term in &terms {
             let Some(list) = self.postings.get(term) else {
                 continue;
             };
-            let df = list.len() as f32;
-            let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+            let idf = idf(list.len() as f32);
             for &(slot, tf) in list {
+                matched[slot as usize] += idf;
                 let tf = tf as f32;
                 let len = self.lengths[slot as usize] as f32;
                 let s = idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg_len));
@@ -184,6 +198,7 @@ impl Bm25 {
                 Some(LexicalHit {
                     chunk: chunk(slot)?,
                     score,
+                    coverage: (matched[slot as usize] / query_weight).min(1.0),
                 })
             })
             .collect()
@@ -261,6 +276,16 @@ mod tests {
         let hits = index.search("forecasting wind", &VectorFilter::default(), 10);
         assert_eq!(hits.len(), 2);
         assert_eq!(hits[0].chunk.payload.document_id, a);
+        assert!(
+            (hits[0].coverage - 1.0).abs() < 1e-6,
+            "every query term: {}",
+            hits[0].coverage
+        );
+        assert!(
+            hits[1].coverage > 0.0 && hits[1].coverage < 0.5,
+            "only the commoner term: {}",
+            hits[1].coverage
+        );
         index.remove_document(a);
         let hits = index.search("forecast", &VectorFilter::default(), 10);
         assert!(hits.is_empty());

@@ -19,11 +19,12 @@
 //! `reindex_knowledge` job (queued at start) into the new collection, and
 //! collections nothing refers to any more are dropped.
 //!
-//! `similarity_score` after fusion: reciprocal rank fusion
-//! (`Σ 1/(60 + rank)` over the lexical and the vector ranking of documents),
-//! divided by its maximum `2/61`, so 1.0 means "first in both rankings",
-//! ~0.5 "first in one, absent from the other", and scores only compare
-//! within one query. `min_score` applies to that number.
+//! `similarity_score` is [`relevance`]: the best chunk's cosine similarity,
+//! raised by the share of the query's terms the document contains, in
+//! [0, 1] and independent of how the other results score; results are
+//! ranked by it.
+//! What counts as relevant enough is a threshold per embedder
+//! (`config::knowledge`; docs/search.md gives the figures).
 
 pub mod chunk;
 pub mod lexical;
@@ -51,8 +52,9 @@ pub const DOCUMENTS: &str = "documents";
 pub const TOOLS: &str = "tools";
 const COLLECTIONS: [&str; 2] = [DOCUMENTS, TOOLS];
 
-/// RRF's constant: dampens the difference between the first ranks.
-const RRF_K: f32 = 60.0;
+/// How far sharing every query term moves a document's relevance from its
+/// cosine towards 1 (see [`relevance`]).
+pub const LEXICAL_WEIGHT: f32 = 0.5;
 /// How many chunks each ranking contributes before fusion.
 const CANDIDATES: usize = 200;
 /// Texts per embedding call.
@@ -104,6 +106,7 @@ pub struct Hit {
     pub document_id: Uuid,
     pub title: String,
     pub snippet: String,
+    /// Its [`relevance`] to the query, in [0, 1].
     pub score: f32,
     pub payload: ChunkPayload,
     /// Whether the document shares a term with the query.
@@ -402,98 +405,65 @@ impl Knowledge {
         let lexical = self.lexical(collection)?.read();
         let lexical_hits = lexical.search(query, filter, CANDIDATES);
 
-        // Rank documents (not chunks): a document's rank is its best chunk's.
-        struct Entry {
-            score: f32,
-            best_rank: usize,
-            snippet: Option<(String, ChunkPayload)>,
-            lexical: bool,
-            cosine: Option<f32>,
+        // Per document (not chunk): its best chunk by cosine and its best
+        // chunk by lexical coverage, each with its snippet.
+        #[derive(Default)]
+        struct Evidence {
+            cosine: Option<(f32, String, ChunkPayload)>,
+            coverage: Option<(f32, String, ChunkPayload)>,
         }
-        let mut entries: HashMap<Uuid, Entry> = HashMap::new();
-        let mut order: Vec<Uuid> = Vec::new();
-        let mut rank = 0usize;
-        let mut seen = HashSet::new();
+        let mut evidence: HashMap<Uuid, Evidence> = HashMap::new();
         for hit in &lexical_hits {
-            let doc = hit.chunk.payload.document_id;
-            if !seen.insert(doc) {
-                continue;
+            let e = evidence.entry(hit.chunk.payload.document_id).or_default();
+            if e.coverage.as_ref().is_none_or(|(c, ..)| hit.coverage > *c) {
+                e.coverage = Some((
+                    hit.coverage,
+                    hit.chunk.text.clone(),
+                    hit.chunk.payload.clone(),
+                ));
             }
-            rank += 1;
-            order.push(doc);
-            #[allow(clippy::cast_precision_loss)]
-            entries.insert(
-                doc,
-                Entry {
-                    score: 1.0 / (RRF_K + rank as f32),
-                    best_rank: rank,
-                    snippet: Some((hit.chunk.text.clone(), hit.chunk.payload.clone())),
-                    lexical: true,
-                    cosine: None,
-                },
-            );
         }
-        let mut rank = 0usize;
-        let mut seen = HashSet::new();
         for hit in &vector_hits {
-            let doc = hit.payload.document_id;
-            if !seen.insert(doc) {
-                continue;
-            }
-            rank += 1;
-            #[allow(clippy::cast_precision_loss)]
-            let contribution = 1.0 / (RRF_K + rank as f32);
-            let text = lexical.chunk(hit.id).map(|c| c.text.clone());
-            let entry = entries.entry(doc).or_insert_with(|| {
-                order.push(doc);
-                Entry {
-                    score: 0.0,
-                    best_rank: usize::MAX,
-                    snippet: None,
-                    lexical: false,
-                    cosine: None,
-                }
-            });
-            entry.score += contribution;
-            entry.cosine = Some(hit.score);
-            if rank < entry.best_rank || entry.snippet.is_none() {
-                entry.best_rank = rank;
-                if let Some(text) = text {
-                    entry.snippet = Some((text, hit.payload.clone()));
-                } else if entry.snippet.is_none() {
-                    entry.snippet = Some((hit.payload.title.clone(), hit.payload.clone()));
-                }
+            let e = evidence.entry(hit.payload.document_id).or_default();
+            // Ranked best first: the document's first chunk is its closest.
+            if e.cosine.is_none() {
+                let text = lexical
+                    .chunk(hit.id)
+                    .map_or_else(|| hit.payload.title.clone(), |c| c.text.clone());
+                e.cosine = Some((hit.score, text, hit.payload.clone()));
             }
         }
         drop(lexical);
-        let max = 2.0 / (RRF_K + 1.0);
-        let mut hits: Vec<Hit> = order
+        let mut hits: Vec<Hit> = evidence
             .into_iter()
-            .filter_map(|doc| {
-                let e = entries.remove(&doc)?;
-                let (snippet, payload) = e.snippet?;
+            .filter_map(|(document_id, e)| {
+                let cosine = e.cosine.as_ref().map(|(c, ..)| *c);
+                let coverage = e.coverage.as_ref().map_or(0.0, |(c, ..)| *c);
+                let score = relevance(cosine.unwrap_or(0.0), coverage);
+                // The snippet comes from whichever evidence weighs more.
+                let from_vector = cosine.unwrap_or(0.0) >= LEXICAL_WEIGHT * coverage;
+                let (_, snippet, payload) = match (e.cosine, e.coverage) {
+                    (Some(v), Some(_)) if from_vector => v,
+                    (_, Some(l)) => l,
+                    (Some(v), None) => v,
+                    (None, None) => return None,
+                };
                 Some(Hit {
-                    document_id: doc,
+                    document_id,
                     title: payload.title.clone(),
                     snippet,
-                    score: (e.score / max).min(1.0),
+                    score,
                     payload,
-                    lexical: e.lexical,
-                    cosine: e.cosine,
+                    lexical: coverage > 0.0,
+                    cosine,
                 })
             })
             .collect();
-        // Equal fused scores are common (rank r in one list only): the
-        // closer vector, then the title decide, so the order depends on
-        // content and not on ids.
+        // Equal scores (rare): the title, then the id, so the order depends
+        // on content and not on hash order.
         hits.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
-                .then_with(|| {
-                    b.cosine
-                        .unwrap_or(f32::MIN)
-                        .total_cmp(&a.cosine.unwrap_or(f32::MIN))
-                })
                 .then_with(|| a.title.cmp(&b.title))
                 .then(a.document_id.cmp(&b.document_id))
         });
@@ -596,6 +566,19 @@ impl Knowledge {
             None => Ok(()),
         }
     }
+}
+
+/// A document's relevance to a query, in [0, 1]: its best chunk's cosine
+/// similarity `c` (negative counts as 0) and the IDF-weighted share `l` of
+/// the query's terms its best lexical chunk contains, combined as two
+/// independent pieces of evidence, `c + (1 − c) · LEXICAL_WEIGHT · l`.
+/// With no shared word it is the cosine itself; sharing every query term
+/// moves it half-way from the cosine to 1. It does not depend on how the
+/// other results score, so one threshold means the same in every query (per
+/// embedder: cosines of different models are on different scales).
+pub fn relevance(cosine: f32, coverage: f32) -> f32 {
+    let c = cosine.clamp(0.0, 1.0);
+    (c + (1.0 - c) * LEXICAL_WEIGHT * coverage.clamp(0.0, 1.0)).min(1.0)
 }
 
 fn ignore_missing(e: Error) -> Result<()> {
@@ -711,9 +694,9 @@ const MAX_RANKED_TOOLS: u32 = 10_000;
 
 /// `GET /mcps?q=`: live tools passing the other filters that match `q` —
 /// as a substring of name or description (the listing's contract), by a
-/// shared word, or by a cosine similarity of at least
-/// `SEARCH_CATALOG_MIN_SIMILARITY` — ranked by the hybrid score (best
-/// first), then newest first. Reading the live tools from the repository
+/// shared word, or by a relevance of at least
+/// `SEARCH_CATALOG_MIN_SIMILARITY` — ranked by relevance (best first),
+/// then newest first. Reading the live tools from the repository
 /// means a deleted tool can never show, whatever the catalog still holds.
 pub async fn rank_tools(
     state: &AppState,
@@ -749,7 +732,7 @@ pub async fn rank_tools(
         .map(|h| (h.document_id, h))
         .collect();
     let needle = q.to_lowercase();
-    let min_cosine = state.settings.knowledge.catalog_min_similarity;
+    let min_relevance = state.settings.knowledge.catalog_min_similarity;
     let mut matched: Vec<(f32, Tool)> = live
         .into_iter()
         .filter_map(|tool| {
@@ -761,7 +744,7 @@ pub async fn rank_tools(
             )
             .to_lowercase();
             let keep = text.contains(&needle)
-                || hit.is_some_and(|h| h.lexical || h.cosine.is_some_and(|c| c >= min_cosine));
+                || hit.is_some_and(|h| h.lexical || h.score >= min_relevance);
             keep.then(|| (hit.map_or(0.0, |h| h.score), tool))
         })
         .collect();
@@ -778,4 +761,25 @@ pub async fn rank_tools(
         .map(|(_, t)| t)
         .collect();
     Ok(crate::ports::Page { items, total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relevance;
+
+    #[test]
+    fn relevance_is_the_cosine_without_shared_words_and_rises_with_them_within_0_1() {
+        assert_eq!(relevance(0.42, 0.0), 0.42);
+        assert_eq!(relevance(-0.3, 0.0), 0.0, "a negative cosine counts as 0");
+        assert!((relevance(0.0, 1.0) - 0.5).abs() < 1e-6);
+        assert!((relevance(0.6, 1.0) - 0.8).abs() < 1e-6, "half-way to 1");
+        let mut last = 0.0;
+        for step in 0..=10u8 {
+            let coverage = f32::from(step) / 10.0;
+            let r = relevance(0.3, coverage);
+            assert!((0.0..=1.0).contains(&r) && r >= last, "{coverage}: {r}");
+            last = r;
+        }
+        assert_eq!(relevance(1.5, 2.0), 1.0);
+    }
 }

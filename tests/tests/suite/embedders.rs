@@ -122,7 +122,7 @@ async fn the_offline_embedder_keeps_the_contract() {
 // ------------------------------------------------------------ local model
 
 #[cfg(feature = "local-embedder")]
-mod local {
+pub mod local {
     use std::path::PathBuf;
     use std::sync::OnceLock;
     use std::time::Instant;
@@ -137,7 +137,7 @@ mod local {
 
     /// `MCP_TEST_EMBEDDING_MODEL_PATH`, else the model directory of the
     /// installed PyPI package.
-    fn model_dir() -> PathBuf {
+    pub fn model_dir() -> PathBuf {
         if let Some(dir) =
             std::env::var_os("MCP_TEST_EMBEDDING_MODEL_PATH").filter(|d| !d.is_empty())
         {
@@ -307,6 +307,53 @@ mod local {
             scores[0] - runner_up > 0.1,
             "by a clear margin: {} vs {runner_up}",
             scores[0]
+        );
+    }
+
+    /// What a new user tries first: the catalog, the local model and every
+    /// search setting at its default. No tool shares a word with the query.
+    #[tokio::test]
+    async fn the_catalog_finds_the_forecast_tool_by_meaning_at_default_settings() {
+        let dir = model_dir();
+        let app = mcp_platform_tests::spawn_app_with(&[
+            ("EMBEDDING_PROVIDER", "local"),
+            (
+                "EMBEDDING_MODEL_PATH",
+                dir.to_str().expect("a UTF-8 model path"),
+            ),
+        ])
+        .await;
+        let dev = app.user("dev1", "developer").await;
+        let token = dev.access_token.as_str();
+        for tool in TOOLS {
+            let (slug, description) = tool.split_once(": ").expect("slug: description");
+            let mut body = mcp_platform_tests::tool_body(slug);
+            body["name"] = slug.replace('-', " ").into();
+            body["description"] = description.into();
+            body["config"]["tools"] = serde_json::json!([
+                {"name": slug.replace('-', "_"), "description": description, "inputSchema": {"type": "object"}}
+            ]);
+            let created = app.post("/api/v1/mcps", Some(token), body).await;
+            assert_eq!(created.status, 201, "{slug}: {}", created.text);
+        }
+        let found = app
+            .get("/api/v1/mcps?q=will%20it%20rain%20this%20week", Some(token))
+            .await;
+        assert_eq!(found.status, 200, "{}", found.text);
+        let slugs: Vec<&str> = found.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|t| t["slug"].as_str())
+            .collect();
+        assert_eq!(
+            slugs.first(),
+            Some(&"weather-forecast"),
+            "the forecast tool is found, first: {slugs:?}"
+        );
+        assert!(
+            slugs.len() < TOOLS.len(),
+            "unrelated tools stay out: {slugs:?}"
         );
     }
 

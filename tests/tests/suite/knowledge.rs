@@ -139,6 +139,68 @@ async fn a_document_is_created_read_listed_found_and_deleted() {
 }
 
 #[tokio::test]
+async fn similarity_score_is_a_relevance_in_0_1_and_the_default_threshold_leaves_unrelated_documents_out(
+) {
+    let app = spawn_app().await;
+    let dev = app.user("dev1", "developer").await;
+    let t = dev.access_token.as_str();
+    let weather = add(
+        &app,
+        t,
+        json!({"title": "Weather forecast", "content": "Hourly temperature, precipitation and wind for the next seven days."}),
+    )
+    .await["document_id"]
+        .clone();
+    for (title, content) in [
+        (
+            "PostgreSQL queries",
+            "Runs read-only SQL statements against a database and returns rows.",
+        ),
+        (
+            "Kubernetes pods",
+            "Lists, restarts and scales the pods of a cluster namespace.",
+        ),
+        (
+            "Invoices",
+            "Creates invoices and records customer payments by card.",
+        ),
+    ] {
+        add(&app, t, json!({"title": title, "content": content})).await;
+    }
+    let query = "weather forecast for tomorrow";
+    let scores = |body: &Value| -> Vec<f64> {
+        body["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["similarity_score"].as_f64())
+            .collect()
+    };
+    let by_default = search(&app, t, json!({"query": query})).await;
+    assert_eq!(
+        result_ids(&by_default),
+        [weather.as_str().expect("id")],
+        "only the related document at the default SEARCH_MIN_SCORE: {by_default}"
+    );
+    let everything = search(&app, t, json!({"query": query, "min_score": 0})).await;
+    let all = scores(&everything);
+    assert_eq!(all.len(), 4, "min_score 0 keeps every match: {everything}");
+    assert!(
+        all.iter().all(|s| (0.0..=1.0).contains(s)) && all.windows(2).all(|w| w[0] >= w[1]),
+        "relevance in [0, 1], descending: {all:?}"
+    );
+    assert!(
+        all[0] < 1.0 && all[1] < app.state.settings.knowledge.search_min_score.into(),
+        "not scaled to the best result, and the others below the threshold: {all:?}"
+    );
+    let nothing = search(&app, t, json!({"query": "chocolate cake recipe"})).await;
+    assert_eq!(
+        nothing["total"], 0,
+        "a query nothing answers finds nothing by default: {nothing}"
+    );
+}
+
+#[tokio::test]
 async fn another_users_private_document_never_appears_in_search_get_or_list() {
     let app = spawn_app().await;
     let ada = app.user("ada", "developer").await;

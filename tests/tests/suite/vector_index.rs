@@ -6,10 +6,14 @@
 //! - `qdrant`: when `MCP_TEST_QDRANT_URL` is set (gRPC, e.g.
 //!   `http://127.0.0.1:6334`) and the `qdrant` feature is on:
 //!   `cargo test -p mcp-platform-tests --features qdrant --test suite -- vector_index::`.
-//!   No Qdrant server runs on the development machines, so without the URL
-//!   the Qdrant instance is skipped with a message (the agreed exception).
+//!   The real Qdrant 1.16.3 is `../shared/tools/qdrant/start.sh GRPC HTTP DIR`
+//!   (`.ci/run` starts it and sets the URL); without the URL the Qdrant
+//!   instance is skipped with a message (the agreed exception).
 //!
 //! Adding an adapter is one entry in [`instances`].
+//!
+//! With the `qdrant` feature, [`qdrant_outage`] also runs the platform on a
+//! Qdrant server of its own (`tests/qdrant.rs`), stops it and starts it again.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -606,5 +610,165 @@ impl VectorIndex for ReferenceIndex {
     async fn drop_collection(&self, collection: &str) -> Result<()> {
         self.lock().remove(collection);
         Ok(())
+    }
+}
+
+// ------------------------------------------------------------ outage
+
+/// The platform on a Qdrant it owns: with the server stopped, every route
+/// that reads the index fails fast with 503 and `/health` names `qdrant`;
+/// once the server is back on the same ports and storage, both recover.
+#[cfg(feature = "qdrant")]
+mod qdrant_outage {
+    use std::time::{Duration, Instant};
+
+    use mcp_platform_tests::qdrant::QdrantServer;
+    use mcp_platform_tests::{poll_until, spawn_app_with, Reply, TestApp};
+    use serde_json::json;
+
+    /// How long a request may take while the index is down.
+    const FAIL_FAST: Duration = Duration::from_secs(5);
+
+    async fn search(app: &TestApp, token: &str) -> Reply {
+        app.post(
+            "/api/v1/knowledge/search",
+            Some(token),
+            json!({"query": "weather forecast for the coming days"}),
+        )
+        .await
+    }
+
+    fn assert_unavailable(what: &str, reply: &Reply, took: Duration) {
+        assert_eq!(
+            (reply.status, reply.body["error_code"].as_str()),
+            (503, Some("SERVICE_UNAVAILABLE")),
+            "{what} with Qdrant stopped: {}",
+            reply.text
+        );
+        assert!(took < FAIL_FAST, "{what} took {took:?}");
+        assert!(
+            !reply.text.contains("127.0.0.1"),
+            "{what}: no internals in the body: {}",
+            reply.text
+        );
+    }
+
+    #[tokio::test]
+    async fn with_qdrant_stopped_search_is_503_and_health_names_it_until_it_returns() {
+        let mut qdrant = QdrantServer::start().await;
+        let url = qdrant.url();
+        let app = spawn_app_with(&[("VECTOR_INDEX", "qdrant"), ("QDRANT_URL", url.as_str())]).await;
+        let dev = app.user("dev1", "developer").await;
+        let token = dev.access_token.as_str();
+        let added = app
+            .post(
+                "/api/v1/knowledge/documents",
+                Some(token),
+                json!({"title": "Weather forecast", "content": "Hourly temperature, rain and wind for the next seven days."}),
+            )
+            .await;
+        assert_eq!(added.status, 201, "indexed in Qdrant: {}", added.text);
+        let document_id = added.body["document_id"].clone();
+        app.create_tool(token, "weather").await;
+        let found = search(&app, token).await;
+        assert_eq!(found.status, 200, "{}", found.text);
+        assert_eq!(found.body["results"][0]["document_id"], document_id);
+        let health = app.get("/health", None).await;
+        assert_eq!(
+            (health.status, &health.body["checks"]["qdrant"]),
+            (200, &json!(true)),
+            "/health lists and probes qdrant: {}",
+            health.text
+        );
+
+        qdrant.stop().await;
+
+        let started = Instant::now();
+        let down = search(&app, token).await;
+        assert_unavailable("knowledge search", &down, started.elapsed());
+        let started = Instant::now();
+        let catalog = app.get("/api/v1/mcps?q=forecast", Some(token)).await;
+        assert_unavailable("GET /mcps?q=", &catalog, started.elapsed());
+        let started = Instant::now();
+        let health = app.get("/health", None).await;
+        assert!(
+            started.elapsed() < FAIL_FAST,
+            "/health took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            (health.status, &health.body["checks"]["qdrant"]),
+            (503, &json!(false)),
+            "/health reports qdrant down: {}",
+            health.text
+        );
+        assert_ne!(health.body["status"], "healthy", "{}", health.text);
+        let added_while_down = app
+            .post(
+                "/api/v1/knowledge/documents",
+                Some(token),
+                json!({"title": "Tide tables", "content": "High and low tide times for harbours along the coast."}),
+            )
+            .await;
+        assert_eq!(
+            (
+                added_while_down.status,
+                added_while_down.body["status"].as_str()
+            ),
+            (202, Some("pending")),
+            "stored, indexed once Qdrant is back: {}",
+            added_while_down.text
+        );
+        let deleted = app
+            .delete(
+                &format!(
+                    "/api/v1/knowledge/documents/{}",
+                    document_id.as_str().expect("id")
+                ),
+                Some(token),
+            )
+            .await;
+        assert_eq!(
+            deleted.status, 204,
+            "gone for readers at once: {}",
+            deleted.text
+        );
+
+        qdrant.restart().await;
+
+        poll_until(
+            "knowledge search answers again",
+            Duration::from_secs(30),
+            async || search(&app, token).await.status == 200,
+        )
+        .await;
+        // What the outage left undone, the periodic sweep finishes.
+        let swept = app.state.knowledge.sweep().await.expect("sweep");
+        assert_eq!((swept.indexed, swept.deleted), (1, 1), "{swept:?}");
+        let tides = app
+            .post(
+                "/api/v1/knowledge/search",
+                Some(token),
+                json!({"query": "tide times in the harbour"}),
+            )
+            .await;
+        assert_eq!(
+            tides.body["results"][0]["document_id"], added_while_down.body["document_id"],
+            "{}",
+            tides.text
+        );
+        let found = search(&app, token).await;
+        assert!(
+            !found.text.contains(document_id.as_str().expect("id")),
+            "the document deleted during the outage is gone from the index: {}",
+            found.text
+        );
+        let health = app.get("/health", None).await;
+        assert_eq!(
+            (health.status, &health.body["checks"]["qdrant"]),
+            (200, &json!(true)),
+            "{}",
+            health.text
+        );
     }
 }
