@@ -465,7 +465,10 @@ async fn upgrade_deployment(
 ) -> Result<Json<DeploymentView>> {
     let (id, d) = changeable_deployment(&state, &principal, &id).await?;
     let ValidJsonOrEmpty(req) = body?;
-    if matches!(d.status, DeploymentStatus::Failed | DeploymentStatus::Stopped) {
+    if matches!(
+        d.status,
+        DeploymentStatus::Failed | DeploymentStatus::Stopped
+    ) {
         return Err(crate::error::Error::Conflict {
             detail: format!(
                 "only a running (or starting) deployment upgrades; this one is {} (restart it first)",
