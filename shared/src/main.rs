@@ -2,6 +2,7 @@
 //! in the library.
 
 use std::io::Read;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,12 +130,11 @@ async fn main() -> ExitCode {
         }
         Command::Migrate { location, .. } | Command::Admin { location, .. } => location.clone(),
         Command::Openapi => {
-            println!(
-                "{}",
-                mcp_platform::api::openapi()
-                    .to_pretty_json()
-                    .unwrap_or_default()
-            );
+            let doc = mcp_platform::api::openapi()
+                .to_pretty_json()
+                .unwrap_or_default();
+            // `openapi | head` closes the pipe early: that is not an error.
+            let _ = writeln!(std::io::stdout().lock(), "{doc}");
             return ExitCode::SUCCESS;
         }
     };
@@ -146,11 +146,28 @@ async fn main() -> ExitCode {
     match run(cli.command, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "fatal");
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A failure as one line: its context chain, leaving out a cause whose
+/// text the line already holds (sqlx and others repeat their source's
+/// message in their own).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 async fn listen(bind: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {

@@ -458,3 +458,45 @@ async fn four_processes_migrating_one_fresh_mysql_database_at_once_all_succeed()
         );
     }
 }
+
+// ------------------------------------------------------------ the CLI's failures
+
+#[test]
+fn a_failing_command_says_why_in_one_line_and_openapi_into_a_closed_pipe_is_quiet() {
+    let binary = platform_binary();
+    let dir = TempDir::new();
+    let out = Command::new(&binary)
+        .args(["migrate", "up", "--data-dir"])
+        .arg(&dir.0)
+        .current_dir(&dir.0)
+        .env("DATABASE_URL", "mysql://root@127.0.0.1:1/nowhere")
+        .output()
+        .expect("run mcp-platform");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].starts_with("error: opening the database"),
+        "{stderr}"
+    );
+
+    let mut child = Command::new(&binary)
+        .arg("openapi")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mcp-platform openapi");
+    // Read one line and hang up, as `| head -1` does.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && out.status.success(),
+        "a closed pipe is not a failure: {:?} {stderr}",
+        out.status
+    );
+}
