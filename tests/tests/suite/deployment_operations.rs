@@ -288,6 +288,51 @@ fn versioned_tool(slug: &str, version: &str, marker: &str) -> Value {
     tool
 }
 
+/// Registers the fixture server at 1.0.0 with `marker` and deploys it,
+/// running; its tool's path and the deployment's id.
+async fn deploy_first_version(
+    app: &TestApp,
+    who: &TestUser,
+    slug: &str,
+    marker: &str,
+) -> (String, String) {
+    let id = app
+        .deploy_running(
+            &who.access_token,
+            versioned_tool(slug, "1.0.0", marker),
+            json!({}),
+        )
+        .await;
+    let d = app
+        .get(
+            &format!("/api/v1/deployments/{id}"),
+            Some(&who.access_token),
+        )
+        .await;
+    let tool = d.body["tool_id"].as_str().expect("tool_id");
+    (format!("/api/v1/mcps/{tool}"), id)
+}
+
+/// Makes `version` of the fixture server (with `marker`) the tool's current one.
+async fn publish_version(
+    app: &TestApp,
+    who: &TestUser,
+    tool_path: &str,
+    version: &str,
+    marker: &str,
+) {
+    // The slug is not part of a config: any will do.
+    let next = versioned_tool("any", version, marker);
+    let updated = app
+        .patch(
+            tool_path,
+            Some(&who.access_token),
+            json!({"version": version, "config": next["config"]}),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+}
+
 async fn upgrade(
     app: &TestApp,
     who: &TestUser,
@@ -320,36 +365,9 @@ async fn an_upgrade_replaces_the_process_without_a_failed_call_and_a_deployment_
     let dev = app.user("upgradedev", "developer").await;
     let stranger = app.user("upgradestranger", "developer").await;
     let slug = "upgraded";
-    let created = app
-        .post(
-            "/api/v1/mcps",
-            Some(&dev.access_token),
-            versioned_tool(slug, "1.0.0", "v1"),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let tool_path = format!("/api/v1/mcps/{}", created.body["id"].as_str().expect("id"));
-    let deployed = app
-        .post(
-            "/api/v1/deployments",
-            Some(&dev.access_token),
-            json!({"tool_id": created.body["id"]}),
-        )
-        .await;
-    assert_eq!(deployed.status, 201, "{}", deployed.text);
-    let id = deployed.body["id"].as_str().expect("id").to_owned();
-    app.wait_running(&dev.access_token, &id).await;
+    let (tool_path, id) = deploy_first_version(&app, &dev, slug, "v1").await;
     let path = format!("/api/v1/deployments/{id}");
-
-    let v2 = versioned_tool(slug, "1.1.0", "v2");
-    let updated = app
-        .patch(
-            &tool_path,
-            Some(&dev.access_token),
-            json!({"version": "1.1.0", "config": v2["config"]}),
-        )
-        .await;
-    assert_eq!(updated.status, 200, "{}", updated.text);
+    publish_version(&app, &dev, &tool_path, "1.1.0", "v2").await;
     assert_eq!(
         marker(&app, &dev, slug).await,
         "v1",
@@ -530,40 +548,14 @@ async fn another_replica_follows_an_upgrade_from_the_event() {
     }
     let dev = a.user("replicadev", "developer").await;
     let slug = "replicated";
-    let created = a
-        .post(
-            "/api/v1/mcps",
-            Some(&dev.access_token),
-            versioned_tool(slug, "1.0.0", "v1"),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let deployed = a
-        .post(
-            "/api/v1/deployments",
-            Some(&dev.access_token),
-            json!({"tool_id": created.body["id"]}),
-        )
-        .await;
-    assert_eq!(deployed.status, 201, "{}", deployed.text);
-    let id = deployed.body["id"].as_str().expect("id").to_owned();
-    a.wait_running(&dev.access_token, &id).await;
+    let (tool_path, id) = deploy_first_version(&a, &dev, slug, "v1").await;
     assert_eq!(
         marker(&b, &dev, slug).await,
         "v1",
         "B runs a child of its own"
     );
 
-    let v2 = versioned_tool(slug, "1.1.0", "v2");
-    let tool_path = format!("/api/v1/mcps/{}", created.body["id"].as_str().expect("id"));
-    let updated = a
-        .patch(
-            &tool_path,
-            Some(&dev.access_token),
-            json!({"version": "1.1.0", "config": v2["config"]}),
-        )
-        .await;
-    assert_eq!(updated.status, 200, "{}", updated.text);
+    publish_version(&a, &dev, &tool_path, "1.1.0", "v2").await;
     let path = format!("/api/v1/deployments/{id}");
     let upgraded = upgrade(&a, &dev, &path, json!({})).await;
     assert_eq!(upgraded.status, 200, "{}", upgraded.text);
@@ -584,23 +576,7 @@ async fn deleting_a_tool_stops_its_deployment_and_its_endpoint_answers_404() {
     let app = spawn_app_with(&[]).await;
     let dev = app.user("deletedev", "developer").await;
     let slug = "short-lived";
-    let tool = app
-        .post(
-            "/api/v1/mcps",
-            Some(&dev.access_token),
-            versioned_tool(slug, "1.0.0", "gone"),
-        )
-        .await;
-    assert_eq!(tool.status, 201, "{}", tool.text);
-    let deployed = app
-        .post(
-            "/api/v1/deployments",
-            Some(&dev.access_token),
-            json!({"tool_id": tool.body["id"]}),
-        )
-        .await;
-    let id = deployed.body["id"].as_str().expect("id").to_owned();
-    app.wait_running(&dev.access_token, &id).await;
+    let (tool_path, id) = deploy_first_version(&app, &dev, slug, "gone").await;
     assert_eq!(marker(&app, &dev, slug).await, "gone");
     let pid = {
         let reply = app
@@ -616,7 +592,6 @@ async fn deleting_a_tool_stops_its_deployment_and_its_endpoint_answers_404() {
             .expect("pid")
     };
 
-    let tool_path = format!("/api/v1/mcps/{}", tool.body["id"].as_str().expect("id"));
     assert_eq!(
         app.delete(&tool_path, Some(&dev.access_token)).await.status,
         204
