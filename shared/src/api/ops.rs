@@ -20,6 +20,7 @@ use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(root))
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(metrics))
@@ -30,6 +31,31 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, ToSchema)]
+pub struct RootLinks {
+    name: &'static str,
+    version: &'static str,
+    /// Where to go next: the API docs, the OpenAPI document, health, the API.
+    links: BTreeMap<&'static str, &'static str>,
+}
+
+#[utoipa::path(get, path = "/", tag = "ops",
+    responses((status = 200, body = RootLinks)))]
+/// What this server is and where to look: a first request to the bare
+/// address gets directions, not a 404.
+async fn root() -> Json<RootLinks> {
+    Json(RootLinks {
+        name: "mcp-platform",
+        version: env!("CARGO_PKG_VERSION"),
+        links: BTreeMap::from([
+            ("docs", "/api/docs"),
+            ("openapi", "/api/openapi.json"),
+            ("health", "/health"),
+            ("api", "/api/v1"),
+        ]),
+    })
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthReport {

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 /// adding it here; the OpenAPI test then checks it is documented, and the
 /// probe test checks it is really served.
 const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
@@ -813,4 +814,21 @@ async fn a_cors_preflight_carries_the_security_headers_too() {
         Some("nosniff"),
         "preflight carries the security headers"
     );
+}
+
+#[tokio::test]
+async fn the_bare_address_says_what_it_is_and_where_to_look() {
+    let app = spawn_app().await;
+    let root = app.get("/", None).await;
+    assert_eq!(root.status, 200, "{}", root.text);
+    assert_eq!(root.body["name"], "mcp-platform");
+    assert!(root.body["version"].is_string());
+    for (link, path) in [
+        ("docs", "/api/docs"),
+        ("health", "/health"),
+        ("openapi", "/api/openapi.json"),
+    ] {
+        assert_eq!(root.body["links"][link], path, "{}", root.text);
+        assert_eq!(app.get(path, None).await.status, 200, "{path} answers");
+    }
 }

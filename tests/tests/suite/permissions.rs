@@ -557,6 +557,15 @@ fn routes() -> Vec<Route> {
         // ---- operations: public, also with credentials
         Route {
             method: "GET",
+            template: "/",
+            case: "",
+            needs: Needs::Nothing,
+            path: |_| "/".into(),
+            body: no_body,
+            expect: PUBLIC,
+        },
+        Route {
+            method: "GET",
             template: "/health",
             case: "",
             needs: Needs::Nothing,
