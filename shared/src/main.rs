@@ -170,6 +170,26 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
+/// At a start with no admin yet, says how to make one and where the docs
+/// are: the first thing a new operator needs, in the log they are reading.
+async fn first_start_hints(state: &AppState) {
+    let one = mcp_platform::ports::PageRequest {
+        page: 1,
+        page_size: 100,
+    };
+    let Ok(users) = state.users.list(one).await else {
+        return;
+    };
+    if users.items.iter().any(|u| u.role == Role::Admin) {
+        return;
+    }
+    tracing::info!(
+        "no admin yet: create one with `mcp-platform admin create-user --username NAME --email EMAIL --password-stdin` \
+         (or set ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD); API docs at {}/api/docs",
+        state.settings.public_url
+    );
+}
+
 async fn listen(bind: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -185,6 +205,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let bind = settings.bind;
             let state = AppState::build(settings).await?;
             let listener = listen(bind).await?;
+            first_start_hints(&state).await;
             mcp_platform::gateway::health::start(state.clone());
             let gateway = state.gateway.clone();
             http::serve(listener, http::app(state), http::shutdown_signal()).await?;
@@ -195,6 +216,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let bind = settings.bind;
             let state = AppState::build(settings).await?;
             let listener = listen(bind).await?;
+            first_start_hints(&state).await;
             // One signal stops all three; each finishes its in-flight work.
             let stop = Stop::on_signal();
             let worker = Worker::new(state.clone(), Registry::standard());

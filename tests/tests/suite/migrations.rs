@@ -500,3 +500,46 @@ fn a_failing_command_says_why_in_one_line_and_openapi_into_a_closed_pipe_is_quie
         out.status
     );
 }
+
+#[test]
+fn a_first_start_without_an_admin_says_how_to_make_one_and_where_the_docs_are() {
+    use std::io::BufRead;
+    let binary = platform_binary();
+    let dir = TempDir::new();
+    let mut child = Command::new(&binary)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.0.join("data"))
+        .current_dir(&dir.0)
+        .env_remove("DATABASE_URL")
+        .env("LOG_LEVEL", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start mcp-platform serve");
+    // The log goes to stdout or stderr, by configuration: read both.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().expect("stdout"));
+    let err: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().expect("stderr"));
+    for stream in [out, err] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let hint = std::iter::from_fn(|| rx.recv_timeout(std::time::Duration::from_secs(30)).ok())
+        .find(|line| line.contains("no admin yet"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let hint = hint.expect("the hint is logged at start");
+    assert!(
+        hint.contains("admin create-user") && hint.contains("/api/docs"),
+        "{hint}"
+    );
+}
