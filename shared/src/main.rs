@@ -170,17 +170,14 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
-/// At a start with no admin yet, says how to make one and where the docs
-/// are: the first thing a new operator needs, in the log they are reading.
+/// At the first start (no account yet), says how to make the first admin
+/// and where the docs are: what a new operator needs, in the log they read.
 async fn first_start_hints(state: &AppState) {
     let one = mcp_platform::ports::PageRequest {
         page: 1,
-        page_size: 100,
+        page_size: 1,
     };
-    let Ok(users) = state.users.list(one).await else {
-        return;
-    };
-    if users.items.iter().any(|u| u.role == Role::Admin) {
+    if !matches!(state.users.list(one).await, Ok(users) if users.total == 0) {
         return;
     }
     tracing::info!(

@@ -214,6 +214,15 @@ async fn changeable_deployment(
     Ok((id, d))
 }
 
+/// A 409 about deployment `id`.
+fn conflict(id: Uuid, detail: impl Into<String>) -> crate::error::Error {
+    crate::error::Error::Conflict {
+        detail: detail.into(),
+        resource_type: "deployment",
+        resource_id: Some(id.to_string()),
+    }
+}
+
 /// Developers deploy and stop their own; admins anyone's.
 fn require_owner(principal: &Principal, owner: Uuid) -> Result<()> {
     require(principal, Permission::DeploymentsWrite)?;
@@ -404,14 +413,13 @@ async fn restart_deployment(
 ) -> Result<Json<DeploymentView>> {
     let (id, d) = changeable_deployment(&state, &principal, &id).await?;
     if !state.deployments.restart_deployment(id).await? {
-        return Err(crate::error::Error::Conflict {
-            detail: format!(
+        return Err(conflict(
+            id,
+            format!(
                 "only a failed or stopped deployment restarts; this one is {}",
                 d.status.as_str()
             ),
-            resource_type: "deployment",
-            resource_id: Some(id.to_string()),
-        });
+        ));
     }
     // A failed runner may still be held here; the new one replaces it.
     state.gateway.stop_local(id);
@@ -469,14 +477,13 @@ async fn upgrade_deployment(
         d.status,
         DeploymentStatus::Failed | DeploymentStatus::Stopped
     ) {
-        return Err(crate::error::Error::Conflict {
-            detail: format!(
+        return Err(conflict(
+            id,
+            format!(
                 "only a running (or starting) deployment upgrades; this one is {} (restart it first)",
                 d.status.as_str()
             ),
-            resource_type: "deployment",
-            resource_id: Some(id.to_string()),
-        });
+        ));
     }
     let tool = crate::registry::find(&state, d.tool_id).await?;
     let version = req.version.unwrap_or_else(|| tool.version.to_string());
@@ -503,11 +510,10 @@ async fn upgrade_deployment(
         .await?
     {
         candidate.runner.stop();
-        return Err(crate::error::Error::Conflict {
-            detail: "the deployment was stopped during the upgrade".into(),
-            resource_type: "deployment",
-            resource_id: Some(id.to_string()),
-        });
+        return Err(conflict(
+            id,
+            "the deployment was stopped during the upgrade",
+        ));
     }
     state.gateway.switch_to(&state, candidate).await;
     let d = visible_deployment(&state, &principal, id).await?;

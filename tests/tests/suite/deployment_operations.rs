@@ -407,7 +407,12 @@ async fn an_upgrade_replaces_the_process_without_a_failed_call_and_a_deployment_
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    poll_until(
+        "the clients are calling",
+        Duration::from_secs(10),
+        async || calls.load(Ordering::Relaxed) > 5,
+    )
+    .await;
     assert_eq!(upgrade(&app, &stranger, &path, json!({})).await.status, 404);
     let upgraded = app
         .send(
@@ -425,7 +430,13 @@ async fn an_upgrade_replaces_the_process_without_a_failed_call_and_a_deployment_
     assert_eq!(upgraded.body["tool_version"], "1.1.0", "{}", upgraded.text);
     assert_eq!(upgraded.body["status"], "running", "{}", upgraded.text);
     let during = calls.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Calls go on to the new process, and the old one has been retired.
+    poll_until(
+        "calls after the switch",
+        Duration::from_secs(10),
+        async || calls.load(Ordering::Relaxed) > during + 20,
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     let mut failures = Vec::new();
     for caller in callers {
