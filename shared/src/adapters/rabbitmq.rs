@@ -69,7 +69,8 @@ use uuid::Uuid;
 
 use crate::adapters::sql::{JobKeys, Publication};
 use crate::domain::job::{
-    stored_error, Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, Receipt, Retried,
+    stored_error, Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, OldestWaiting, Receipt,
+    Retried,
 };
 use crate::error::{Error, Result};
 use crate::ports::{JobQueue, Ping};
@@ -803,6 +804,7 @@ impl JobQueue for RabbitMqJobQueue {
             running,
             done: self.inner.done.load(Ordering::Relaxed),
             dead,
+            oldest_waiting: OldestWaiting::Unknown,
         })
     }
 

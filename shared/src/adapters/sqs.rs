@@ -58,7 +58,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::adapters::sql::{JobKeys, Publication};
 use crate::config::Secret;
-use crate::domain::job::{Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, Receipt, Retried};
+use crate::domain::job::{
+    Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, OldestWaiting, Receipt, Retried,
+};
 use crate::error::{Error, Result};
 use crate::ports::{JobQueue, Ping};
 
@@ -602,6 +604,7 @@ impl JobQueue for SqsJobQueue {
             ),
             done: self.done.load(Ordering::Relaxed),
             dead: n(&dead, QueueAttributeName::ApproximateNumberOfMessages),
+            oldest_waiting: OldestWaiting::Unknown,
         })
     }
 

@@ -59,12 +59,19 @@ async fn root() -> Json<RootLinks> {
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthReport {
-    /// `healthy` or `unhealthy`.
+    /// `healthy`; `degraded` (still 200) when a job has waited longer than
+    /// `JOB_MAX_WAIT_SECONDS` for a worker; `unhealthy` (503) when a
+    /// backend does not answer.
     status: &'static str,
     /// Each configured backend and whether it answered within 2 s.
     checks: BTreeMap<&'static str, bool>,
     /// The job queue's transport: `sql`, `rabbitmq` or `sqs`.
     queue: &'static str,
+    /// How long the longest-waiting job has been free to run without a
+    /// worker taking it, in seconds; 0 when none waits. Absent when the
+    /// transport cannot tell (RabbitMQ, SQS) or did not answer in time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue_oldest_wait_seconds: Option<u64>,
     /// The process sandbox: on/off, kernel features, refusal or warning.
     #[schema(value_type = Object)]
     sandbox: crate::sandbox::SandboxStatus,
@@ -85,18 +92,31 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport
         .into_iter()
         .collect();
     let healthy = checks.values().all(|ok| *ok);
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let oldest_wait = oldest_job_wait(&state).await;
+    let stalled = oldest_wait.is_some_and(|waited| waited > state.settings.jobs.max_wait);
+    let (status, word) = match (healthy, stalled) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unhealthy"),
+        (true, true) => (StatusCode::OK, "degraded"),
+        (true, false) => (StatusCode::OK, "healthy"),
     };
     let report = HealthReport {
-        status: if healthy { "healthy" } else { "unhealthy" },
+        status: word,
         checks,
         queue: state.settings.jobs.queue.name(),
+        queue_oldest_wait_seconds: oldest_wait.map(|waited| waited.as_secs()),
         sandbox: crate::sandbox::status(&state.settings.sandbox),
     };
     (status, Json(report))
+}
+
+/// How long the longest-waiting job has waited for a worker: zero when
+/// none waits; `None` when the queue cannot tell or does not answer in time.
+async fn oldest_job_wait(state: &AppState) -> Option<Duration> {
+    let counts = tokio::time::timeout(CHECK_TIMEOUT, state.jobs.counts())
+        .await
+        .ok()?
+        .ok()?;
+    counts.oldest_waiting.age(crate::domain::now())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -149,6 +169,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
             ("dead", counts.dead),
         ] {
             let _ = writeln!(body, "mcp_jobs{{status=\"{status}\"}} {n}");
+        }
+        if let Some(waited) = counts.oldest_waiting.age(crate::domain::now()) {
+            body.push_str(
+                "# HELP mcp_jobs_oldest_wait_seconds How long the longest-waiting job has \
+                 been free to run without a worker taking it.\n",
+            );
+            body.push_str("# TYPE mcp_jobs_oldest_wait_seconds gauge\n");
+            let _ = writeln!(
+                body,
+                "mcp_jobs_oldest_wait_seconds {}",
+                waited.as_secs_f64()
+            );
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

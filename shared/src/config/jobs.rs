@@ -25,6 +25,9 @@ pub struct JobSettings {
     pub retention: Duration,
     /// How long a task record lives after its last change (`TASK_RESULT_TTL_HOURS`).
     pub task_result_ttl: Duration,
+    /// `/health` turns `degraded` when a job has waited longer than this to
+    /// be picked up: no worker runs, or too few (`JOB_MAX_WAIT_SECONDS`).
+    pub max_wait: Duration,
     /// Which queue carries the jobs (`JOB_QUEUE_URL`).
     pub queue: QueueBackend,
 }
@@ -176,6 +179,12 @@ impl JobSettings {
             task_result_ttl: Duration::from_secs(
                 3600 * source.within(&["TASK_RESULT_TTL_HOURS"], 24, 1, 8760)?,
             ),
+            max_wait: Duration::from_secs(source.within(
+                &["JOB_MAX_WAIT_SECONDS"],
+                300,
+                1,
+                86_400,
+            )?),
         })
     }
 }
@@ -194,6 +203,7 @@ mod tests {
         assert_eq!(defaults.max_attempts, 5);
         assert_eq!(defaults.lease, Duration::from_secs(300));
         assert_eq!(defaults.retention, Duration::from_secs(168 * 3600));
+        assert_eq!(defaults.max_wait, Duration::from_secs(300));
         let set = load(&[
             ("WORKER_CONCURRENCY", "16"),
             ("JOB_MAX_ATTEMPTS", "3"),

@@ -210,6 +210,35 @@ pub struct JobCounts {
     pub done: u64,
     /// Dead-lettered: attempts spent, or a permanent failure.
     pub dead: u64,
+    /// How long the longest-waiting job has waited for a worker.
+    pub oldest_waiting: OldestWaiting,
+}
+
+/// The job that has been free to run longest without a worker taking it
+/// (a lease that ran out counts from its end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OldestWaiting {
+    /// No job is free to run and unclaimed.
+    Nothing,
+    /// The longest-waiting job has been free to run since then.
+    Since(DateTime<Utc>),
+    /// The transport does not say: RabbitMQ and SQS report no message's
+    /// age over their APIs (SQS has CloudWatch's
+    /// `ApproximateAgeOfOldestMessage`).
+    #[default]
+    Unknown,
+}
+
+impl OldestWaiting {
+    /// How long that job has waited by `now`: zero when none waits, `None`
+    /// when unknown.
+    pub fn age(self, now: DateTime<Utc>) -> Option<std::time::Duration> {
+        match self {
+            Self::Nothing => Some(std::time::Duration::ZERO),
+            Self::Since(at) => Some((now - at).to_std().unwrap_or_default()),
+            Self::Unknown => None,
+        }
+    }
 }
 
 impl JobCounts {

@@ -38,7 +38,7 @@ pub use purge_expired_sessions::PurgeExpiredSessions;
 pub use purge_finished_jobs::PurgeFinishedJobs;
 
 pub use crate::domain::job::{
-    Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, Priority, Receipt, Retried,
+    Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, OldestWaiting, Priority, Receipt, Retried,
     MAX_IDEMPOTENCY_KEY_CHARS, MAX_KIND_CHARS,
 };
 use crate::error::{Error, Result};

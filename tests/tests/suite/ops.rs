@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::BodyExt;
 use mcp_platform::ports::Ping;
@@ -173,8 +174,56 @@ async fn health_is_503_unhealthy_naming_the_failed_backend_with_the_same_body_sh
     assert_eq!(
         body,
         json!({"status": "unhealthy", "checks": expected, "queue": "sql",
+               "queue_oldest_wait_seconds": 0,
                "sandbox": mcp_platform::sandbox::status(&app.state.settings.sandbox)}),
         "503 carries the same report, naming the failed check"
+    );
+}
+
+#[tokio::test]
+async fn health_turns_degraded_when_jobs_wait_past_the_bound_with_no_worker() {
+    // `spawn_app` runs the API alone: no worker takes the job.
+    let app = spawn_app_with(&[("JOB_MAX_WAIT_SECONDS", "1")]).await;
+    let idle = app.get("/health", None).await;
+    assert_eq!(idle.body["status"], "healthy", "{}", idle.text);
+    if app.state.settings.jobs.queue.name() == "sql" {
+        assert_eq!(idle.body["queue_oldest_wait_seconds"], 0, "{}", idle.text);
+    }
+    let dev = app.user("dev", "developer").await;
+    let started = app
+        .post(
+            "/api/v1/analyze/feasibility",
+            Some(&dev.access_token),
+            json!({"config": {"runtime": {"transport": "stdio", "command": "node"}}}),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let stalled = app.get("/health", None).await;
+    if app.state.settings.jobs.queue.name() != "sql" {
+        // A broker does not report a message's age: nothing to judge by.
+        assert_eq!(stalled.body["status"], "healthy", "{}", stalled.text);
+        assert!(stalled.body.get("queue_oldest_wait_seconds").is_none());
+        return;
+    }
+    assert_eq!(
+        stalled.status, 200,
+        "degraded still serves: {}",
+        stalled.text
+    );
+    assert_eq!(stalled.body["status"], "degraded", "{}", stalled.text);
+    let waited = stalled.body["queue_oldest_wait_seconds"]
+        .as_u64()
+        .expect("a wait in seconds");
+    assert!((2..60).contains(&waited), "{}", stalled.text);
+    let metrics = app.get("/metrics", None).await;
+    assert!(
+        metrics
+            .text
+            .lines()
+            .any(|l| l.starts_with("mcp_jobs_oldest_wait_seconds 2")),
+        "{}",
+        metrics.text
     );
 }
 

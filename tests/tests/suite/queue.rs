@@ -24,7 +24,9 @@ use chrono::{DateTime, Utc};
 use mcp_platform::adapters::rabbitmq::RabbitMqJobQueue;
 use mcp_platform::adapters::sql::{JobKeys, JobStatus, SqlJobQueue, SqlStore};
 use mcp_platform::adapters::sqs::SqsJobQueue;
-use mcp_platform::jobs::{Job, JobContext, JobError, NewJob, Priority, Registry, Retried};
+use mcp_platform::jobs::{
+    Job, JobContext, JobError, NewJob, OldestWaiting, Priority, Registry, Retried,
+};
 use mcp_platform::ports::{JobQueue, SessionStore, UserRepo};
 use mcp_platform::scheduler::{standard_schedule, Scheduler};
 use mcp_platform::worker::{Worker, WorkerOptions};
@@ -667,6 +669,54 @@ async fn an_expired_lease_redelivers_the_job_and_voids_the_old_receipt() {
             "{name}: the first holder lost its lease"
         );
         assert!(queue.ack(&second.receipt).await.expect("ack"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_oldest_waiting_job_is_reported_where_the_transport_can_tell() {
+    for s in subjects(5).await {
+        let (name, queue) = (s.name, s.queue.clone());
+        let waiting = || async { queue.counts().await.expect("counts").oldest_waiting };
+        if s.sql.is_none() {
+            queue.enqueue(job("waits", "w1")).await.expect("enqueue");
+            assert_eq!(
+                waiting().await,
+                OldestWaiting::Unknown,
+                "{name}: a broker cannot tell"
+            );
+            continue;
+        }
+        assert_eq!(
+            waiting().await,
+            OldestWaiting::Nothing,
+            "{name}: an empty queue"
+        );
+        let before = mcp_platform::domain::now();
+        queue.enqueue(job("waits", "w1")).await.expect("enqueue");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        queue.enqueue(job("waits", "w2")).await.expect("enqueue");
+        let OldestWaiting::Since(at) = waiting().await else {
+            panic!("{name}: two jobs wait");
+        };
+        assert!(
+            at >= before && at <= before + chrono::Duration::milliseconds(15),
+            "{name}: the first job's wait counts, from its enqueue ({at} vs {before})"
+        );
+        let claimed = s.claim_n(2, LONG_LEASE).await;
+        assert_eq!(
+            waiting().await,
+            OldestWaiting::Nothing,
+            "{name}: both leased"
+        );
+        queue
+            .retry(&claimed[0].receipt, Duration::from_secs(600), "later")
+            .await
+            .expect("retry");
+        assert_eq!(
+            waiting().await,
+            OldestWaiting::Nothing,
+            "{name}: a job in its backoff does not wait for a worker yet"
+        );
     }
 }
 

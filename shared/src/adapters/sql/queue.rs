@@ -42,7 +42,8 @@ use uuid::Uuid;
 use super::{opt_text, parse_opt_ts, parse_ts, parse_uuid, text, ts, unique_violation, SqlStore};
 use crate::digest::sha256_hex;
 use crate::domain::job::{
-    stored_error, Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, Priority, Receipt, Retried,
+    stored_error, Delivery, Enqueued, JobCounts, JobEnvelope, NewJob, OldestWaiting, Priority,
+    Receipt, Retried,
 };
 use crate::error::{Error, Result};
 use crate::ports::{JobQueue, Ping};
@@ -453,6 +454,19 @@ impl JobQueue for SqlJobQueue {
                 JobStatus::Dead => counts.dead = n,
             }
         }
+        // A queued job is free to run from `available_at`; a running one
+        // whose lease ended there waits to be reclaimed.
+        let oldest = sqlx::query(
+            "SELECT MIN(available_at) AS since FROM jobs \
+             WHERE status IN ('queued', 'running') AND available_at <= ?",
+        )
+        .bind(ts(crate::domain::now()))
+        .fetch_one(self.store.pool())
+        .await?;
+        counts.oldest_waiting = match parse_opt_ts(opt_text(&oldest, "since")?)? {
+            Some(at) => OldestWaiting::Since(at),
+            None => OldestWaiting::Nothing,
+        };
         Ok(counts)
     }
 
